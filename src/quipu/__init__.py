@@ -1,0 +1,3 @@
+"""Quipu: agentless discovery and inventory."""
+
+__version__ = "0.1.0"

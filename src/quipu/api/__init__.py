@@ -1,0 +1,1 @@
+"""The HTTP server: user REST API, scanner API, error mapping, auth."""

@@ -1,0 +1,97 @@
+"""One place where errors become HTTP: status codes and the two error body shapes.
+
+The user API (``/api/...``) answers ``{"detail": "..."}`` as the established server does; the
+scanner API (``/scanner/...``) answers ``{"error": {"code": "...", "message": "..."}}``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from quipu.domain.errors import (
+    AlreadyExists,
+    Conflict,
+    Forbidden,
+    InUse,
+    InvalidInput,
+    NotFound,
+    QuipuError,
+    Unauthenticated,
+)
+
+log = logging.getLogger(__name__)
+
+STATUS: list[tuple[type[QuipuError], int]] = [
+    (InvalidInput, 400),
+    (AlreadyExists, 400),
+    (InUse, 400),
+    (NotFound, 404),
+    (Conflict, 409),
+    (Unauthenticated, 401),
+    (Forbidden, 403),
+]
+
+
+def status_of(error: QuipuError) -> int:
+    return next((code for kind, code in STATUS if isinstance(error, kind)), 500)
+
+
+def is_scanner_path(request: Request) -> bool:
+    return request.url.path.startswith("/scanner/")
+
+
+def error_response(
+    request: Request, *, status: int, code: str, message: str, field: str | None = None
+) -> JSONResponse:
+    if is_scanner_path(request):
+        body: dict[str, object] = {"error": {"code": code, "message": message}}
+        if field:
+            body["error"] = {"code": code, "message": message, "field": field}
+    else:
+        body = {"detail": message}
+        if field:
+            body[field] = [message]
+    headers = {"WWW-Authenticate": "Token"} if status == 401 else None
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def format_validation_error(error: RequestValidationError) -> tuple[str, str]:
+    """The first problem of a request body or query as (field, sentence)."""
+    first = error.errors()[0]
+    location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query")]
+    field = ".".join(location) or "body"
+    return field, f"{field}: {first.get('msg', 'invalid value')}."
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(QuipuError)
+    async def _quipu_error(request: Request, error: QuipuError) -> JSONResponse:
+        field = error.field if isinstance(error, InvalidInput) else None
+        status = status_of(error)
+        if status == 400 and field and is_scanner_path(request):
+            status = 422
+        return error_response(
+            request, status=status, code=error.code, message=error.message, field=field
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        field, message = format_validation_error(error)
+        status = 422 if is_scanner_path(request) else 400
+        return error_response(
+            request, status=status, code="INVALID_INPUT", message=message, field=field
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        return error_response(
+            request,
+            status=error.status_code,
+            code="NOT_FOUND" if error.status_code == 404 else "HTTP_ERROR",
+            message=str(error.detail),
+        )

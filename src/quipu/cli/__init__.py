@@ -1,0 +1,1 @@
+"""Command-line interfaces: qpc (operators) and quipu (server, scanner, lab, db)."""

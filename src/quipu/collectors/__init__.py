@@ -1,0 +1,1 @@
+"""Collectors: what scanners run against sources to find systems and their facts."""

@@ -1,0 +1,1 @@
+"""Network sources: TCP discovery, SSH login and SSH inspection."""

@@ -1,0 +1,1 @@
+"""The dispatcher: queues scan jobs, splits tasks into scanner jobs, advances phases, sweeps."""

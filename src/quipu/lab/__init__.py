@@ -1,0 +1,1 @@
+"""The lab: real OpenSSH sshd hosts on loopback addresses."""

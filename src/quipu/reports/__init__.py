@@ -1,0 +1,1 @@
+"""Reports: fingerprints, deduplication and merge, details and deployments."""

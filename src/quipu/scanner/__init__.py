@@ -1,0 +1,1 @@
+"""The scanner agent: pulls scanner jobs over HTTP and runs collectors."""

@@ -1,0 +1,1 @@
+"""Use cases: what an operator or a scanner asks of the server, over the store."""

@@ -1,0 +1,178 @@
+"""Named statements for state changes: guarded transitions and the scanner-job claim.
+
+The domain's tables say which moves are legal; these statements repeat that guard in SQL
+(``UPDATE ... WHERE id = :id AND status IN (...)``) so that two ingest nodes racing for one
+row cannot both win: the loser updates 0 rows and gets the domain's refusal.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import bindparam, select, text, update
+from sqlalchemy.orm import Session
+
+from quipu.domain.errors import NotFound
+from quipu.domain.states import (
+    SCAN_JOB_TRANSITIONS,
+    SCANNER_JOB_TRANSITIONS,
+    TASK_TRANSITIONS,
+    ScanJobAction,
+    ScanJobStatus,
+    ScannerJobAction,
+    ScannerJobStatus,
+    TaskAction,
+    TaskStatus,
+    transition_scan_job,
+    transition_scanner_job,
+    transition_task,
+)
+from quipu.store.tables import ScanJob, ScannerJob, Task, UtcDateTime
+
+S = TypeVar("S", bound=enum.StrEnum)
+
+
+def move_scan_job(
+    session: Session,
+    *,
+    job_id: int,
+    action: ScanJobAction,
+    values: Mapping[str, Any] | None = None,
+) -> ScanJobStatus:
+    """guarded_scan_job_update: apply ``action`` to a scan job, or raise the domain's refusal."""
+    return _move(
+        session,
+        model=ScanJob,
+        noun="Scan job",
+        object_id=job_id,
+        allowed=SCAN_JOB_TRANSITIONS[action],
+        refuse=lambda status: transition_scan_job(
+            job_id=job_id, status=ScanJobStatus(status), action=action
+        ),
+        values=values,
+    )
+
+
+def move_task(
+    session: Session,
+    *,
+    task_id: int,
+    action: TaskAction,
+    values: Mapping[str, Any] | None = None,
+) -> TaskStatus:
+    """guarded_task_update: apply ``action`` to a task, or raise the domain's refusal."""
+    return _move(
+        session,
+        model=Task,
+        noun="Task",
+        object_id=task_id,
+        allowed=TASK_TRANSITIONS[action],
+        refuse=lambda status: transition_task(
+            task_id=task_id, status=TaskStatus(status), action=action
+        ),
+        values=values,
+    )
+
+
+def move_scanner_job(
+    session: Session,
+    *,
+    job_id: int,
+    action: ScannerJobAction,
+    values: Mapping[str, Any] | None = None,
+) -> ScannerJobStatus:
+    """guarded_scanner_job_update: apply ``action`` to a scanner job, or raise the refusal."""
+    return _move(
+        session,
+        model=ScannerJob,
+        noun="Scanner job",
+        object_id=job_id,
+        allowed=SCANNER_JOB_TRANSITIONS[action],
+        refuse=lambda status: transition_scanner_job(
+            job_id=job_id, status=ScannerJobStatus(status), action=action
+        ),
+        values=values,
+    )
+
+
+def _move(
+    session: Session,
+    *,
+    model: type[ScanJob] | type[Task] | type[ScannerJob],
+    noun: str,
+    object_id: int,
+    allowed: Mapping[S, S],
+    refuse: Callable[[str], object],
+    values: Mapping[str, Any] | None,
+) -> S:
+    (target,) = set(allowed.values())
+    stmt = (
+        update(model)
+        .where(model.id == object_id, model.status.in_([s.value for s in allowed]))
+        .values(status=target.value, **(values or {}))
+        .execution_options(synchronize_session=False)
+    )
+    while True:
+        if session.execute(stmt).rowcount == 1:  # type: ignore[attr-defined]
+            return target
+        current = session.scalar(select(model.status).where(model.id == object_id))
+        if current is None:
+            raise NotFound(f"{noun} {object_id} does not exist.")
+        refuse(current)
+        # Another node moved the row between our UPDATE and SELECT into a state that allows
+        # the action: the guarded UPDATE decides again.
+
+
+CLAIM_POSTGRESQL = text(
+    """
+    WITH candidates AS MATERIALIZED (
+        SELECT sj.id
+        FROM scanner_jobs AS sj JOIN scan_jobs AS j ON j.id = sj.scan_job_id
+        WHERE sj.scanner_id = :scanner_id AND sj.status = 'pending' AND j.status = 'running'
+        ORDER BY sj.id
+        LIMIT :limit
+        FOR UPDATE OF sj SKIP LOCKED
+    )
+    UPDATE scanner_jobs
+    SET status = 'claimed', claimed_at = :now, attempts = scanner_jobs.attempts + 1
+    FROM candidates
+    WHERE scanner_jobs.id = candidates.id
+    RETURNING scanner_jobs.id
+    """
+).bindparams(bindparam("now", type_=UtcDateTime()))
+"""claim_scanner_jobs: lock up to :limit pending jobs of a running scan job, skipping rows
+another claimer holds, and mark them claimed, in one statement."""
+
+CLAIM_SQLITE = text(
+    """
+    UPDATE scanner_jobs
+    SET status = 'claimed', claimed_at = :now, attempts = attempts + 1
+    WHERE id IN (
+        SELECT sj.id
+        FROM scanner_jobs AS sj JOIN scan_jobs AS j ON j.id = sj.scan_job_id
+        WHERE sj.scanner_id = :scanner_id AND sj.status = 'pending' AND j.status = 'running'
+        ORDER BY sj.id
+        LIMIT :limit
+    )
+    RETURNING id
+    """
+).bindparams(bindparam("now", type_=UtcDateTime()))
+"""claim_scanner_jobs (SQLite): the same claim; BEGIN IMMEDIATE serializes claimers."""
+
+
+def claim_scanner_jobs(
+    session: Session, *, scanner_id: int, limit: int, now: datetime
+) -> list[ScannerJob]:
+    """Claim up to ``limit`` of a scanner's pending jobs atomically; returns them, oldest first."""
+    dialect = session.get_bind().dialect.name
+    stmt = CLAIM_POSTGRESQL if dialect == "postgresql" else CLAIM_SQLITE
+    ids = session.scalars(stmt, {"scanner_id": scanner_id, "limit": limit, "now": now}).all()
+    if not ids:
+        return []
+    jobs = session.scalars(
+        select(ScannerJob).where(ScannerJob.id.in_(ids)).order_by(ScannerJob.id)
+    ).all()
+    return list(jobs)

@@ -1,0 +1,351 @@
+"""The database tables, as SQLAlchemy 2 declarative models; migrations/ must agree with them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from quipu.domain.states import (
+    ScanJobStatus,
+    ScannerJobStatus,
+    SourceType,
+    SystemStatus,
+    TaskKind,
+    TaskStatus,
+)
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Id = BigInteger().with_variant(Integer(), "sqlite")
+"""Primary keys: BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite."""
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on both databases (SQLite keeps no zone: add it back)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: Quipu stores aware UTC times only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _in(column: str, values: Any) -> str:
+    return f"{column} IN ({', '.join(repr(str(v.value)) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UtcDateTime(),
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+    }
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    username: Mapped[str] = mapped_column(String(150), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+
+
+class Token(Base):
+    __tablename__ = "tokens"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class LoginFailure(Base):
+    """Failed logins per username, to slow down password guessing."""
+
+    __tablename__ = "login_failures"
+    username: Mapped[str] = mapped_column(String(150), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    last_at: Mapped[datetime]
+
+
+class Credential(Base):
+    __tablename__ = "credentials"
+    __table_args__ = (CheckConstraint(_in("cred_type", SourceType), name="cred_type"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    cred_type: Mapped[str] = mapped_column(String(16))
+    username: Mapped[str | None] = mapped_column(String(255))
+    password_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    ssh_key_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    ssh_passphrase_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    auth_token_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    become_method: Mapped[str | None] = mapped_column(String(16))
+    become_user: Mapped[str | None] = mapped_column(String(64))
+    become_password_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Source(Base):
+    __tablename__ = "sources"
+    __table_args__ = (
+        CheckConstraint(_in("source_type", SourceType), name="source_type"),
+        CheckConstraint("port BETWEEN 1 AND 65535", name="port"),
+        CheckConstraint("scheduling_mode IN ('immediate', 'mediated')", name="scheduling_mode"),
+        CheckConstraint("max_probes_per_second >= 0", name="max_probes_per_second"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    source_type: Mapped[str] = mapped_column(String(16))
+    hosts: Mapped[list[Any]]
+    exclude_hosts: Mapped[list[Any]]
+    port: Mapped[int] = mapped_column(Integer)
+    ssl_cert_verify: Mapped[bool | None] = mapped_column(Boolean)
+    ssl_protocol: Mapped[str | None] = mapped_column(String(16))
+    disable_ssl: Mapped[bool | None] = mapped_column(Boolean)
+    scheduling_mode: Mapped[str] = mapped_column(String(16), default="immediate")
+    max_probes_per_second: Mapped[float] = mapped_column(Float, default=0)
+    """This source's ranges' probe limit, shared by all scanners scanning them; 0 = none."""
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    credentials: Mapped[list[SourceCredential]] = relationship(
+        order_by="SourceCredential.position", cascade="all, delete-orphan"
+    )
+    scanners: Mapped[list[SourceScanner]] = relationship(cascade="all, delete-orphan")
+
+
+class SourceCredential(Base):
+    """A source's credentials, tried in ``position`` order."""
+
+    __tablename__ = "source_credentials"
+    source_id: Mapped[int] = mapped_column(
+        ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True
+    )
+    credential_id: Mapped[int] = mapped_column(
+        ForeignKey("credentials.id", ondelete="RESTRICT"), primary_key=True, index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+
+
+class SourceScanner(Base):
+    """The scanners assigned to a source (none = the built-in scanner)."""
+
+    __tablename__ = "source_scanners"
+    source_id: Mapped[int] = mapped_column(
+        ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True
+    )
+    scanner_id: Mapped[int] = mapped_column(
+        ForeignKey("scanners.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class Scan(Base):
+    __tablename__ = "scans"
+    __table_args__ = (CheckConstraint("max_concurrency BETWEEN 1 AND 200", name="max_concurrency"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    scan_type: Mapped[str] = mapped_column(String(16), default="inspect")
+    max_concurrency: Mapped[int] = mapped_column(Integer, default=25)
+    options: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    sources: Mapped[list[ScanSource]] = relationship(
+        order_by="ScanSource.position", cascade="all, delete-orphan"
+    )
+
+
+class ScanSource(Base):
+    __tablename__ = "scan_sources"
+    scan_id: Mapped[int] = mapped_column(
+        ForeignKey("scans.id", ondelete="CASCADE"), primary_key=True
+    )
+    source_id: Mapped[int] = mapped_column(
+        ForeignKey("sources.id", ondelete="RESTRICT"), primary_key=True, index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+
+
+class _Counted:
+    systems_count: Mapped[int] = mapped_column(Integer, default=0)
+    systems_scanned: Mapped[int] = mapped_column(Integer, default=0)
+    systems_failed: Mapped[int] = mapped_column(Integer, default=0)
+    systems_unreachable: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ScanJob(_Counted, Base):
+    __tablename__ = "scan_jobs"
+    __table_args__ = (
+        CheckConstraint(_in("status", ScanJobStatus), name="status"),
+        Index(None, "status", "queued_at"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    scan_id: Mapped[int | None] = mapped_column(
+        ForeignKey("scans.id", ondelete="SET NULL"), index=True
+    )
+    scan_name: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    status_message: Mapped[str] = mapped_column(Text, default="")
+    options: Mapped[dict[str, Any]]
+    """The scan's options as they were at start."""
+    created_at: Mapped[datetime]
+    queued_at: Mapped[datetime | None]
+    """When the job last became pending: the serial queue's order."""
+    start_time: Mapped[datetime | None]
+    end_time: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+    tasks: Mapped[list[Task]] = relationship(order_by="Task.id", cascade="all, delete-orphan")
+
+
+class Task(_Counted, Base):
+    """One phase of one source within a scan job, with a snapshot of that source."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        CheckConstraint(_in("status", TaskStatus), name="status"),
+        CheckConstraint(_in("kind", TaskKind), name="kind"),
+        UniqueConstraint("scan_job_id", "source_id", "kind"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    scan_job_id: Mapped[int] = mapped_column(ForeignKey("scan_jobs.id", ondelete="CASCADE"))
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id", ondelete="SET NULL"))
+    source_name: Mapped[str] = mapped_column(String(64))
+    source_type: Mapped[str] = mapped_column(String(16))
+    source: Mapped[dict[str, Any]]
+    """The source (hosts, port, options; credential ids) as it was when the job started."""
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    status_message: Mapped[str] = mapped_column(Text, default="")
+    start_time: Mapped[datetime | None]
+    end_time: Mapped[datetime | None]
+
+
+class Scanner(Base):
+    __tablename__ = "scanners"
+    __table_args__ = (CheckConstraint("max_probes_per_second >= 0", name="max_probes_per_second"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    api_key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    builtin: Mapped[bool] = mapped_column(Boolean, default=False)
+    bind: Mapped[list[Any]]
+    """IPs/CIDRs the scanner may fetch jobs from; empty = anywhere."""
+    max_probes_per_second: Mapped[float] = mapped_column(Float, default=0)
+    version: Mapped[str | None] = mapped_column(String(32))
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    last_heartbeat: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class ScannerJob(Base):
+    """A unit of work handed to one scanner: some targets of one task."""
+
+    __tablename__ = "scanner_jobs"
+    __table_args__ = (
+        CheckConstraint(_in("status", ScannerJobStatus), name="status"),
+        CheckConstraint(_in("kind", TaskKind), name="kind"),
+        Index(None, "scanner_id", "status"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    scan_job_id: Mapped[int] = mapped_column(
+        ForeignKey("scan_jobs.id", ondelete="CASCADE"), index=True
+    )
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    scanner_id: Mapped[int | None] = mapped_column(ForeignKey("scanners.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    targets: Mapped[list[Any]]
+    max_probes_per_second: Mapped[float] = mapped_column(Float, default=0)
+    progress_count: Mapped[int] = mapped_column(Integer, default=0)
+    result_count: Mapped[int] = mapped_column(Integer, default=0)
+    error_message: Mapped[str] = mapped_column(Text, default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    claimed_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class SystemResult(Base):
+    """One system's outcome in one task; for inspection, its raw facts."""
+
+    __tablename__ = "system_results"
+    __table_args__ = (
+        CheckConstraint(_in("status", SystemStatus), name="status"),
+        UniqueConstraint("task_id", "system"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    scan_job_id: Mapped[int] = mapped_column(
+        ForeignKey("scan_jobs.id", ondelete="CASCADE"), index=True
+    )
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
+    scanner_job_id: Mapped[int | None] = mapped_column(
+        ForeignKey("scanner_jobs.id", ondelete="SET NULL"), index=True
+    )
+    system: Mapped[str] = mapped_column(String(255))
+    """The address or name the system was reached at."""
+    status: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(Text, default="")
+    credential_id: Mapped[int | None] = mapped_column(
+        ForeignKey("credentials.id", ondelete="SET NULL")
+    )
+    facts: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+
+
+class Alarm(Base):
+    __tablename__ = "alarms"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    scan_job_id: Mapped[int | None] = mapped_column(
+        ForeignKey("scan_jobs.id", ondelete="CASCADE"), index=True
+    )
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class Lease(Base):
+    """A named lease that one ingest node holds at a time (leader-only duties)."""
+
+    __tablename__ = "leases"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime]
