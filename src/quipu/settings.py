@@ -22,6 +22,8 @@ class Settings:
     systems_per_job: int = 64
     token_ttl_s: float = 24 * 3600.0
     dispatch_interval_s: float = 1.0
+    admin_password: str | None = None
+    """Password for user ``admin`` created on first start; generated when not given."""
 
     @property
     def database_kind(self) -> str:
@@ -42,6 +44,7 @@ class Settings:
             systems_per_job=_number(env, "QUIPU_SYSTEMS_PER_JOB", 64, int, minimum=1),
             token_ttl_s=_number(env, "QUIPU_TOKEN_TTL_S", 24 * 3600.0, float, minimum=1),
             dispatch_interval_s=_number(env, "QUIPU_DISPATCH_INTERVAL_S", 1.0, float, minimum=0.01),
+            admin_password=env.get("QUIPU_ADMIN_PASSWORD") or None,
         )
 
 

@@ -84,3 +84,7 @@ def main() -> None:
     except QuipuError as error:
         typer.echo(f"Error: {error}", err=True)
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

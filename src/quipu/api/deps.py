@@ -1,0 +1,48 @@
+"""Dependencies shared by routes: the store, settings, the clock and the caller."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from quipu.domain.errors import Unauthenticated
+from quipu.services import auth
+from quipu.settings import Settings
+from quipu.store import Store
+
+
+def get_store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+StoreDep = Annotated[Store, Depends(get_store)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+Now = Annotated[datetime, Depends(utc_now)]
+
+
+def current_user(
+    store: StoreDep,
+    now: Now,
+    authorization: Annotated[str | None, Header()] = None,
+) -> auth.Principal:
+    if not authorization:
+        raise Unauthenticated("Authentication credentials were not provided.")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() not in ("token", "bearer") or not token.strip():
+        raise Unauthenticated("Invalid token header: use 'Authorization: Token <token>'.")
+    return auth.authenticate(store, token=token.strip(), now=now)
+
+
+CurrentUser = Annotated[auth.Principal, Depends(current_user)]

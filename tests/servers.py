@@ -1,0 +1,119 @@
+"""Real ``quipu server`` processes for end-to-end tests, on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ADMIN_PASSWORD = "e2e-admin-Secret-123"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class RunningServer:
+    url: str
+    port: int
+    data_dir: Path
+    database_url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def token(self, *, username: str = "admin", password: str = ADMIN_PASSWORD) -> str:
+        response = httpx.post(
+            f"{self.url}/api/v1/token/", json={"username": username, "password": password}
+        )
+        response.raise_for_status()
+        token: str = response.json()["token"]
+        return token
+
+    def client(self) -> httpx.Client:
+        """An HTTP client logged in as admin."""
+        return httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Token {self.token()}"}, timeout=30
+        )
+
+    def stop(self, *, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_server(
+    *,
+    data_dir: Path,
+    database_url: str,
+    env: Mapping[str, str] | None = None,
+    args: tuple[str, ...] = (),
+    port: int | None = None,
+) -> RunningServer:
+    """Start ``quipu server --http`` and wait until it answers (or fail with its log)."""
+    port = port or free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = data_dir / f"server-{port}.log"
+    full_env = {
+        **os.environ,
+        "QUIPU_DATA_DIR": str(data_dir),
+        "QUIPU_DATABASE_URL": database_url,
+        "QUIPU_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        **(env or {}),
+    }
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "quipu.cli.quipu",
+                "server",
+                "--http",
+                "--port",
+                str(port),
+                *args,
+            ],
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    server = RunningServer(
+        url=f"http://127.0.0.1:{port}",
+        port=port,
+        data_dir=data_dir,
+        database_url=database_url,
+        process=process,
+        log_path=log_path,
+        env=full_env,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"quipu server exited with {process.returncode}:\n{server.log()}")
+        try:
+            if httpx.get(f"{server.url}/api/v1/status/", timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"quipu server did not answer within 30 s:\n{server.log()}")
