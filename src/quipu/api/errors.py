@@ -63,7 +63,7 @@ def error_response(
 def format_validation_error(error: RequestValidationError) -> tuple[str, str]:
     """The first problem of a request body or query as (field, sentence)."""
     first = error.errors()[0]
-    location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query")]
+    location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
     field = ".".join(location) or "body"
     return field, f"{field}: {first.get('msg', 'invalid value')}."
 

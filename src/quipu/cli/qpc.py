@@ -2,15 +2,48 @@
 
 from __future__ import annotations
 
+import logging
+import sys
+from typing import Annotated
+
 import typer
 
-app = typer.Typer(help="Quipu operator client.", no_args_is_help=True)
+from quipu.cli import qpc_cred, qpc_report, qpc_scan, qpc_scanner, qpc_server, qpc_source
+from quipu.cli.qpc_common import ClientError, expand_multi_values
+
+app = typer.Typer(
+    help="Quipu operator client.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(qpc_server.app, name="server")
+app.add_typer(qpc_cred.app, name="cred")
+app.add_typer(qpc_source.app, name="source")
+app.add_typer(qpc_scan.app, name="scan")
+app.add_typer(qpc_report.app, name="report")
+app.add_typer(qpc_scanner.app, name="scanner")
 
 
 @app.callback()
-def _root() -> None:
-    """Manage credentials, sources, scans, scan jobs, scanners and reports."""
+def _root(
+    verbose: Annotated[
+        int, typer.Option("-v", "--verbose", count=True, help="More logging (-vv: debug).")
+    ] = 0,
+) -> None:
+    """Manage credentials, sources, scans, scan jobs and scanners."""
+    level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 
 
 def main() -> None:
-    app()
+    try:
+        # Click takes one value per option: several-value options are rewritten first.
+        app(args=expand_multi_values(sys.argv[1:]), prog_name="qpc")
+    except ClientError as error:
+        typer.echo(str(error), err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+"""Routes for sources (``/api/v2/sources/``): what to scan, how, and with which credentials."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from quipu.api.credentials import (
+    BulkDelete,
+    BulkDeletedPublic,
+    CredType,
+    Name,
+    NameQuery,
+    RefPublic,
+    SearchQuery,
+)
+from quipu.api.deps import CurrentUser, Now, StoreDep
+from quipu.api.pagination import Page, Paging, page_of
+from quipu.services import sources
+
+router = APIRouter(prefix="/api/v2/sources", tags=["sources"])
+
+SslProtocol = Literal["SSLv23", "TLSv1", "TLSv1_1", "TLSv1_2", "TLSv1_3"]
+SchedulingMode = Literal["immediate", "mediated"]
+Port = Annotated[int, Field(ge=1, le=65535)]
+Rate = Annotated[float, Field(ge=0, description="Probes per second for this source; 0 = no limit.")]
+AllowLarge = Annotated[
+    bool, Query(description="Allow a network source of more than 65,536 systems.")
+]
+
+
+class SourceCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    source_type: CredType
+    hosts: list[str] = Field(min_length=1)
+    exclude_hosts: list[str] | None = Field(None, description="Network only.")
+    port: Port | None = Field(None, description="Default: 22 for network, 443 otherwise.")
+    credentials: list[int] = Field(min_length=1, description="Credential ids, in trying order.")
+    ssl_cert_verify: bool | None = Field(None, description="vcenter/satellite; default true.")
+    ssl_protocol: SslProtocol | None = Field(None, description="vcenter/satellite only.")
+    disable_ssl: bool | None = Field(None, description="vcenter/satellite; default false.")
+    scheduling_mode: SchedulingMode | None = Field(None, description="Default: immediate.")
+    max_probes_per_second: Rate | None = None
+    scanners: list[int] = Field(
+        default_factory=list, description="Scanner ids; empty: the built-in scanner."
+    )
+
+
+class SourceUpdate(BaseModel):
+    """A partial edit; fields left out are kept, null restores a default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    source_type: CredType | None = None
+    hosts: list[str] | None = None
+    exclude_hosts: list[str] | None = None
+    port: Port | None = None
+    credentials: list[int] | None = None
+    ssl_cert_verify: bool | None = None
+    ssl_protocol: SslProtocol | None = None
+    disable_ssl: bool | None = None
+    scheduling_mode: SchedulingMode | None = None
+    max_probes_per_second: Rate | None = None
+    scanners: list[int] | None = None
+
+
+class CredentialRefPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    cred_type: str
+
+
+class SourcePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    source_type: str
+    hosts: list[str]
+    exclude_hosts: list[str]
+    port: int
+    credentials: list[CredentialRefPublic]
+    ssl_cert_verify: bool | None
+    ssl_protocol: str | None
+    disable_ssl: bool | None
+    scheduling_mode: str
+    max_probes_per_second: float
+    scanners: list[RefPublic]
+    created_at: datetime
+    updated_at: datetime
+
+
+@router.get("/")
+def list_sources(
+    request: Request,
+    store: StoreDep,
+    user: CurrentUser,
+    paging: Paging,
+    name: NameQuery = None,
+    search_by_name: SearchQuery = None,
+    source_type: CredType | None = None,
+) -> Page[SourcePublic]:
+    """List sources, ordered by name."""
+    count, views = sources.list_sources(
+        store,
+        name=name,
+        search_by_name=search_by_name,
+        source_type=source_type,
+        offset=paging.offset,
+        limit=paging.page_size,
+    )
+    results = [SourcePublic.model_validate(v) for v in views]
+    return page_of(request, params=paging, count=count, results=results)
+
+
+@router.post("/", status_code=201)
+def add_source(
+    body: SourceCreate,
+    store: StoreDep,
+    user: CurrentUser,
+    now: Now,
+    allow_large: AllowLarge = False,
+) -> SourcePublic:
+    """Add a source."""
+    fields = sources.SourceFields(**dict(body))
+    view = sources.add_source(store, fields=fields, allow_large=allow_large, now=now)
+    return SourcePublic.model_validate(view)
+
+
+@router.post("/bulk_delete/")
+def bulk_delete_sources(body: BulkDelete, store: StoreDep, user: CurrentUser) -> BulkDeletedPublic:
+    """Delete several sources; those used by a scan are skipped."""
+    return BulkDeletedPublic.model_validate(sources.bulk_delete_sources(store, ids=body.ids))
+
+
+@router.get("/{source_id}/")
+def get_source(source_id: int, store: StoreDep, user: CurrentUser) -> SourcePublic:
+    """Show one source."""
+    return SourcePublic.model_validate(sources.get_source(store, source_id=source_id))
+
+
+@router.put("/{source_id}/")
+def replace_source(
+    source_id: int,
+    body: SourceCreate,
+    store: StoreDep,
+    user: CurrentUser,
+    now: Now,
+    allow_large: AllowLarge = False,
+) -> SourcePublic:
+    """Replace a source; optional fields left out get their defaults."""
+    view = sources.edit_source(
+        store, source_id=source_id, changes=dict(body), allow_large=allow_large, now=now
+    )
+    return SourcePublic.model_validate(view)
+
+
+@router.patch("/{source_id}/")
+def edit_source(
+    source_id: int,
+    body: SourceUpdate,
+    store: StoreDep,
+    user: CurrentUser,
+    now: Now,
+    allow_large: AllowLarge = False,
+) -> SourcePublic:
+    """Change some fields of a source."""
+    changes = {k: getattr(body, k) for k in body.model_fields_set}
+    view = sources.edit_source(
+        store, source_id=source_id, changes=changes, allow_large=allow_large, now=now
+    )
+    return SourcePublic.model_validate(view)
+
+
+@router.delete("/{source_id}/", status_code=204)
+def delete_source(source_id: int, store: StoreDep, user: CurrentUser) -> None:
+    """Delete a source no scan uses."""
+    sources.delete_source(store, source_id=source_id)

@@ -1,0 +1,206 @@
+"""``qpc cred``: credentials for logging into systems, vCenter and Satellite."""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated, Any
+
+import typer
+
+from quipu.cli.qpc_common import (
+    fail,
+    print_json,
+    read_key_file,
+    read_secret,
+    usage_error,
+)
+from quipu.cli.qpc_http import Api, clear_objects, connect
+
+app = typer.Typer(help="Manage credentials.", no_args_is_help=True)
+
+PATH = "/api/v2/credentials/"
+PASSWORD_QUESTION = "Provide a connection password."
+PASSPHRASE_QUESTION = "Provide a passphrase for the SSH keyfile."
+BECOME_QUESTION = "Provide a privilege escalation password to be used when running a network scan."
+TOKEN_QUESTION = "Provide a token for authentication."
+
+
+class SourceKind(enum.StrEnum):
+    NETWORK = "network"
+    VCENTER = "vcenter"
+    SATELLITE = "satellite"
+
+
+class BecomeMethod(enum.StrEnum):
+    SUDO = "sudo"
+    SU = "su"
+    PBRUN = "pbrun"
+    PFEXEC = "pfexec"
+    DOAS = "doas"
+    DZDO = "dzdo"
+    KSU = "ksu"
+    RUNAS = "runas"
+
+
+Name = Annotated[str, typer.Option("--name", help="Credential name.")]
+Username = Annotated[str | None, typer.Option("--username", help="User to log in as.")]
+PasswordFlag = Annotated[
+    bool, typer.Option("--password", help="Ask for the password (read from stdin if piped).")
+]
+KeyFile = Annotated[
+    str | None,
+    typer.Option("--sshkeyfile", help="Private key file; - reads the key from stdin."),
+]
+PassphraseFlag = Annotated[
+    bool, typer.Option("--sshpassphrase", help="Ask for the passphrase of the key.")
+]
+BecomeMethodOption = Annotated[
+    BecomeMethod | None, typer.Option("--become-method", help="Privilege escalation method.")
+]
+BecomeUser = Annotated[
+    str | None, typer.Option("--become-user", help="User to escalate to (default root).")
+]
+BecomePasswordFlag = Annotated[
+    bool, typer.Option("--become-password", help="Ask for the privilege escalation password.")
+]
+TokenFlag = Annotated[
+    bool, typer.Option("--token", help="Ask for an auth token (vcenter, satellite).")
+]
+
+
+def find_credential(api: Api, *, name: str) -> dict[str, Any]:
+    credential = api.find(PATH, name=name)
+    if credential is None:
+        fail(f'Credential "{name}" does not exist.')
+    return credential
+
+
+def _secrets(
+    *,
+    password: bool,
+    sshkeyfile: str | None,
+    sshpassphrase: bool,
+    become_password: bool,
+    token: bool,
+) -> dict[str, str]:
+    """The secrets asked for, read in a fixed order so a script can pipe them."""
+    body: dict[str, str] = {}
+    if password:
+        body["password"] = read_secret(PASSWORD_QUESTION)
+    if sshkeyfile is not None:
+        body["ssh_key"] = read_key_file(sshkeyfile)
+    if sshpassphrase:
+        body["ssh_passphrase"] = read_secret(PASSPHRASE_QUESTION, what="a passphrase")
+    if become_password:
+        body["become_password"] = read_secret(BECOME_QUESTION)
+    if token:
+        body["auth_token"] = read_secret(TOKEN_QUESTION, prompt="Token: ", what="a token")
+    return body
+
+
+@app.command()
+def add(
+    name: Name,
+    cred_type: Annotated[SourceKind, typer.Option("--type", help="Credential type.")],
+    username: Annotated[str, typer.Option("--username", help="User to log in as.")],
+    password: PasswordFlag = False,
+    sshkeyfile: KeyFile = None,
+    sshpassphrase: PassphraseFlag = False,
+    become_method: BecomeMethodOption = None,
+    become_user: BecomeUser = None,
+    become_password: BecomePasswordFlag = False,
+    token: TokenFlag = False,
+) -> None:
+    """Add a credential."""
+    if password and sshkeyfile is not None:
+        usage_error("Give --password or --sshkeyfile, not both.")
+    if sshpassphrase and sshkeyfile is None:
+        usage_error("--sshpassphrase needs --sshkeyfile.")
+    if not (password or sshkeyfile is not None or token):
+        other = "--sshkeyfile" if cred_type == SourceKind.NETWORK else "--token"
+        usage_error(f"Give --password or {other}.")
+    with connect() as api:
+        body: dict[str, Any] = {"name": name, "cred_type": cred_type.value, "username": username}
+        if become_method is not None:
+            body["become_method"] = become_method.value
+        if become_user is not None:
+            body["become_user"] = become_user
+        body |= _secrets(
+            password=password,
+            sshkeyfile=sshkeyfile,
+            sshpassphrase=sshpassphrase,
+            become_password=become_password,
+            token=token,
+        )
+        api.request("POST", PATH, json=body)
+    typer.echo(f'Credential "{name}" was added.')
+
+
+@app.command()
+def edit(
+    name: Name,
+    username: Username = None,
+    password: PasswordFlag = False,
+    sshkeyfile: KeyFile = None,
+    sshpassphrase: PassphraseFlag = False,
+    become_method: BecomeMethodOption = None,
+    become_user: BecomeUser = None,
+    become_password: BecomePasswordFlag = False,
+    token: TokenFlag = False,
+) -> None:
+    """Change a credential: only the options given change."""
+    if password and sshkeyfile is not None:
+        usage_error("Give --password or --sshkeyfile, not both.")
+    changes: dict[str, Any] = {}
+    if username is not None:
+        changes["username"] = username
+    if become_method is not None:
+        changes["become_method"] = become_method.value
+    if become_user is not None:
+        changes["become_user"] = become_user
+    asked = password or sshkeyfile is not None or sshpassphrase or become_password or token
+    if not changes and not asked:
+        usage_error("Nothing to change: give at least one option besides --name.")
+    with connect() as api:
+        credential = find_credential(api, name=name)
+        changes |= _secrets(
+            password=password,
+            sshkeyfile=sshkeyfile,
+            sshpassphrase=sshpassphrase,
+            become_password=become_password,
+            token=token,
+        )
+        api.request("PATCH", f"{PATH}{credential['id']}/", json=changes)
+    typer.echo(f'Credential "{name}" was updated.')
+
+
+@app.command("list")
+def list_credentials(
+    cred_type: Annotated[
+        SourceKind | None, typer.Option("--type", help="Only credentials of this type.")
+    ] = None,
+) -> None:
+    """List credentials as JSON."""
+    params = {"cred_type": cred_type.value} if cred_type else {}
+    with connect() as api:
+        credentials = api.all(PATH, params=params)
+    if not credentials:
+        typer.echo("No credentials exist yet.")
+        return
+    print_json(credentials)
+
+
+@app.command()
+def show(name: Name) -> None:
+    """Show one credential as JSON."""
+    with connect() as api:
+        print_json(find_credential(api, name=name))
+
+
+@app.command()
+def clear(
+    name: Annotated[str | None, typer.Option("--name", help="Credential to remove.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Remove every credential.")] = False,
+) -> None:
+    """Remove one credential, or all of them."""
+    clear_objects(name=name, all_=all_, path=PATH, noun="Credential", plural="credentials")

@@ -1,0 +1,70 @@
+"""The real ``qpc`` client as a subprocess, with its own config directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+QPC = Path(sys.executable).parent / "qpc"
+
+
+@dataclass(frozen=True)
+class Result:
+    args: tuple[str, ...]
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        """stdout as JSON, checked to be exactly ``json.dumps(..., sort_keys=True, indent=4)``."""
+        value = json.loads(self.stdout)
+        assert self.stdout == json.dumps(value, sort_keys=True, indent=4) + "\n", self
+        return value
+
+
+@dataclass(frozen=True)
+class Qpc:
+    """Runs ``qpc`` with ``XDG_CONFIG_HOME`` in a test's own directory; stdin is a pipe.
+
+    No output may contain any of ``secrets``.
+    """
+
+    config_home: Path
+    secrets: tuple[str, ...] = ()
+
+    @property
+    def config_dir(self) -> Path:
+        return self.config_home / "qpc"
+
+    def __call__(self, *args: str, input: str = "", timeout: float = 60) -> Result:
+        env = {**os.environ, "XDG_CONFIG_HOME": str(self.config_home)}
+        done = subprocess.run(
+            [str(QPC), *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=timeout,
+            check=False,
+        )
+        for secret in self.secrets:
+            assert secret not in done.stdout + done.stderr, (args, "printed a secret")
+        return Result(args=args, code=done.returncode, stdout=done.stdout, stderr=done.stderr)
+
+    def ok(self, *args: str, input: str = "") -> Result:
+        """Run and require exit code 0."""
+        result = self(*args, input=input)
+        assert result.code == 0, result
+        return result
+
+    def fails(self, *args: str, input: str = "", code: int = 1) -> Result:
+        """Run and require exit code ``code`` with nothing on stdout."""
+        result = self(*args, input=input)
+        assert result.code == code, result
+        assert result.stdout == "", result
+        return result
