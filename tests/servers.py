@@ -16,6 +16,21 @@ import httpx
 
 ADMIN_PASSWORD = "e2e-admin-Secret-123"
 
+SECRETS: set[str] = set()
+"""Stored secrets that no response of any server in the suite may contain."""
+
+
+def register_secret(*secrets: str) -> None:
+    """Watch for ``secrets`` (passwords, key lines, tokens) in every response from now on."""
+    SECRETS.update(s for s in secrets if len(s) >= 8)
+
+
+def check_no_secret(response: httpx.Response) -> None:
+    response.read()
+    body = response.text
+    leaked = [s for s in SECRETS if s in body]
+    assert not leaked, f"{response.request.url} returned a stored secret"
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -48,7 +63,10 @@ class RunningServer:
     def client(self) -> httpx.Client:
         """An HTTP client logged in as admin."""
         return httpx.Client(
-            base_url=self.url, headers={"Authorization": f"Token {self.token()}"}, timeout=30
+            base_url=self.url,
+            headers={"Authorization": f"Token {self.token()}"},
+            timeout=30,
+            event_hooks={"response": [check_no_secret]},
         )
 
     def stop(self, *, sig: int = signal.SIGTERM, timeout: float = 20) -> None:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import bindparam, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from quipu.domain.errors import NotFound
@@ -30,7 +32,7 @@ from quipu.domain.states import (
     transition_scanner_job,
     transition_task,
 )
-from quipu.store.tables import ScanJob, ScannerJob, Task, UtcDateTime
+from quipu.store.tables import Lease, ScanJob, ScannerJob, Task, UtcDateTime
 
 S = TypeVar("S", bound=enum.StrEnum)
 
@@ -176,3 +178,23 @@ def claim_scanner_jobs(
         select(ScannerJob).where(ScannerJob.id.in_(ids)).order_by(ScannerJob.id)
     ).all()
     return list(jobs)
+
+
+def take_lease(session: Session, *, name: str, holder: str, now: datetime, ttl_s: float) -> bool:
+    """take_lease: become or stay the holder of a named lease unless another holds it unexpired."""
+    expires = now + timedelta(seconds=ttl_s)
+    renewed = session.execute(
+        update(Lease)
+        .where(Lease.name == name, or_(Lease.holder == holder, Lease.expires_at < now))
+        .values(holder=holder, expires_at=expires)
+        .execution_options(synchronize_session=False)
+    )
+    if renewed.rowcount:  # type: ignore[attr-defined]
+        return True
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    created = session.execute(
+        insert(Lease)
+        .values(name=name, holder=holder, expires_at=expires)
+        .on_conflict_do_nothing(index_elements=["name"])
+    )
+    return bool(created.rowcount)  # type: ignore[attr-defined]

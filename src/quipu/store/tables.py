@@ -271,6 +271,8 @@ class Scanner(Base):
     max_probes_per_second: Mapped[float] = mapped_column(Float, default=0)
     version: Mapped[str | None] = mapped_column(String(32))
     capacity: Mapped[int | None] = mapped_column(Integer)
+    agent_id: Mapped[str | None] = mapped_column(String(64))
+    """The running agent process; a new one means the old one's claimed jobs are orphans."""
     last_heartbeat: Mapped[datetime | None]
     created_at: Mapped[datetime]
 
@@ -322,12 +324,32 @@ class SystemResult(Base):
     )
     system: Mapped[str] = mapped_column(String(255))
     """The address or name the system was reached at."""
+    port: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16))
     message: Mapped[str] = mapped_column(Text, default="")
     credential_id: Mapped[int | None] = mapped_column(
         ForeignKey("credentials.id", ondelete="SET NULL")
     )
     facts: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+
+
+class Report(Base):
+    """The reports of a completed scan job, built once and kept (gzip-compressed JSON)."""
+
+    __tablename__ = "reports"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    scan_job_id: Mapped[int] = mapped_column(
+        ForeignKey("scan_jobs.id", ondelete="CASCADE"), unique=True
+    )
+    report_version: Mapped[str] = mapped_column(String(32))
+    report_platform_id: Mapped[str] = mapped_column(String(36))
+    systems_count: Mapped[int] = mapped_column(Integer)
+    """Systems inspected (rows of the details report)."""
+    deployments_count: Mapped[int] = mapped_column(Integer)
+    """Distinct systems after deduplication and merge."""
+    details_gz: Mapped[bytes] = mapped_column(LargeBinary)
+    deployments_gz: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime]
 
 

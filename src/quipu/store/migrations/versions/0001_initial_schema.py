@@ -65,6 +65,7 @@ def upgrade() -> None:
         sa.Column("max_probes_per_second", sa.Float(), nullable=False),
         sa.Column("version", sa.String(length=32), nullable=True),
         sa.Column("capacity", sa.Integer(), nullable=True),
+        sa.Column("agent_id", sa.String(length=64), nullable=True),
         sa.Column("last_heartbeat", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
@@ -377,6 +378,7 @@ def upgrade() -> None:
             "scanner_job_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
         sa.Column("system", sa.String(length=255), nullable=False),
+        sa.Column("port", sa.Integer(), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("message", sa.Text(), nullable=False),
         sa.Column(

@@ -1,0 +1,182 @@
+"""Routes for operators to manage scanners (``/api/v1/scanners/``) and read alarms."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, status
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import func, select
+
+from quipu.api.deps import CurrentUser, Now, SettingsDep, StoreDep
+from quipu.api.pagination import Page, Paging, page_of
+from quipu.services import auth, scanners
+from quipu.store.tables import Alarm
+
+router = APIRouter(prefix="/api/v1", tags=["scanners"])
+
+
+class ScannerCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=64)
+    bind: list[str] = Field(default_factory=list, description="IPs/CIDRs it may fetch jobs from.")
+    max_probes_per_second: float = Field(default=0, ge=0, description="0 = no limit.")
+
+
+class ScannerOut(BaseModel):
+    id: int
+    name: str
+    enabled: bool
+    builtin: bool
+    bind: list[str]
+    max_probes_per_second: float
+    online: bool
+    last_heartbeat: datetime | None
+    version: str | None
+    capacity: int | None
+    running_jobs: int
+    created_at: datetime
+
+
+class ScannerWithKey(ScannerOut):
+    api_key: str
+    """Shown once; only its hash is kept."""
+
+
+def _out(view: scanners.ScannerView) -> ScannerOut:
+    sc = view.scanner
+    return ScannerOut(
+        id=sc.id,
+        name=sc.name,
+        enabled=sc.enabled,
+        builtin=sc.builtin,
+        bind=list(sc.bind),
+        max_probes_per_second=sc.max_probes_per_second,
+        online=view.online,
+        last_heartbeat=sc.last_heartbeat,
+        version=sc.version,
+        capacity=sc.capacity,
+        running_jobs=view.running_jobs,
+        created_at=sc.created_at,
+    )
+
+
+def _with_key(view: scanners.ScannerView) -> ScannerWithKey:
+    assert view.api_key is not None
+    return ScannerWithKey(**_out(view).model_dump(), api_key=view.api_key)
+
+
+@router.post("/scanners/", status_code=status.HTTP_201_CREATED)
+def add_scanner(
+    body: ScannerCreate, user: CurrentUser, store: StoreDep, now: Now
+) -> ScannerWithKey:
+    """Register a scanner; the answer holds its API key, shown this once."""
+    auth.require_admin(user, action="add a scanner")
+    view = scanners.add(
+        store,
+        name=body.name,
+        bind=body.bind,
+        max_probes_per_second=body.max_probes_per_second,
+        now=now,
+    )
+    return _with_key(view)
+
+
+@router.get("/scanners/")
+def list_scanners(
+    request: Request,
+    user: CurrentUser,
+    store: StoreDep,
+    settings: SettingsDep,
+    now: Now,
+    paging: Paging,
+    name: Annotated[str | None, Query(description="Only the scanner of this name.")] = None,
+) -> Page[ScannerOut]:
+    """Scanners with their liveness and running jobs."""
+    views = scanners.list_scanners(
+        store, now=now, timeout_s=settings.heartbeat_timeout_s, name=name
+    )
+    chunk = views[paging.offset : paging.offset + paging.page_size]
+    return page_of(request, params=paging, count=len(views), results=[_out(v) for v in chunk])
+
+
+@router.get("/scanners/{scanner_id}/")
+def get_scanner(
+    scanner_id: int, user: CurrentUser, store: StoreDep, settings: SettingsDep, now: Now
+) -> ScannerOut:
+    """One scanner."""
+    return _out(
+        scanners.get(store, scanner_id=scanner_id, now=now, timeout_s=settings.heartbeat_timeout_s)
+    )
+
+
+@router.post("/scanners/{scanner_id}/enable/")
+def enable_scanner(
+    scanner_id: int, user: CurrentUser, store: StoreDep, settings: SettingsDep, now: Now
+) -> ScannerOut:
+    """Let a scanner take work again."""
+    auth.require_admin(user, action="enable a scanner")
+    view = scanners.set_enabled(
+        store, scanner_id=scanner_id, enabled=True, now=now, timeout_s=settings.heartbeat_timeout_s
+    )
+    return _out(view)
+
+
+@router.post("/scanners/{scanner_id}/disable/")
+def disable_scanner(
+    scanner_id: int, user: CurrentUser, store: StoreDep, settings: SettingsDep, now: Now
+) -> ScannerOut:
+    """Refuse a scanner every request until it is enabled again."""
+    auth.require_admin(user, action="disable a scanner")
+    view = scanners.set_enabled(
+        store,
+        scanner_id=scanner_id,
+        enabled=False,
+        now=now,
+        timeout_s=settings.heartbeat_timeout_s,
+    )
+    return _out(view)
+
+
+@router.post("/scanners/{scanner_id}/rotate-key/")
+def rotate_key(
+    scanner_id: int, user: CurrentUser, store: StoreDep, settings: SettingsDep, now: Now
+) -> ScannerWithKey:
+    """Give a scanner a new API key; the old one stops working."""
+    auth.require_admin(user, action="rotate a scanner's key")
+    view = scanners.rotate_key(
+        store, scanner_id=scanner_id, now=now, timeout_s=settings.heartbeat_timeout_s
+    )
+    return _with_key(view)
+
+
+class AlarmOut(BaseModel):
+    id: int
+    kind: str
+    scan_job_id: int | None
+    message: str
+    created_at: datetime
+
+
+@router.get("/alarms/", tags=["alarms"])
+def list_alarms(
+    request: Request, user: CurrentUser, store: StoreDep, paging: Paging
+) -> Page[AlarmOut]:
+    """Alarms (such as scan-stuck), newest first."""
+    with store.transaction() as s:
+        count = s.scalar(select(func.count()).select_from(Alarm)) or 0
+        rows = s.scalars(
+            select(Alarm).order_by(Alarm.id.desc()).offset(paging.offset).limit(paging.page_size)
+        ).all()
+    results = [
+        AlarmOut(
+            id=a.id,
+            kind=a.kind,
+            scan_job_id=a.scan_job_id,
+            message=a.message,
+            created_at=a.created_at,
+        )
+        for a in rows
+    ]
+    return page_of(request, params=paging, count=count, results=results)

@@ -1,0 +1,473 @@
+"""The dispatcher's work: start queued jobs, split tasks into scanner jobs, advance phases.
+
+Every ingest node runs it. Starting jobs takes a database-wide lock; advancing a job locks
+that job's row; every move is a guarded UPDATE. So several nodes can run it at once.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy.orm import Session
+
+from quipu.collectors.network.targets import expand, split_targets, to_ranges
+from quipu.domain.errors import QuipuError
+from quipu.domain.rules import (
+    Counters,
+    QueuedJob,
+    TaskView,
+    inspection_blocker,
+    job_counters,
+    job_outcome,
+    jobs_to_start,
+    max_probes_per_second,
+)
+from quipu.domain.states import (
+    SCANNER_JOB_FINAL,
+    ScanJobAction,
+    ScanJobStatus,
+    ScannerJobStatus,
+    SourceType,
+    TaskAction,
+    TaskKind,
+    TaskStatus,
+)
+from quipu.services import reports
+from quipu.services.scan_jobs import cancel_open_work
+from quipu.services.scanners import BUILTIN_NAME, is_online
+from quipu.settings import Settings
+from quipu.store import Store
+from quipu.store.statements import move_scan_job, move_task, take_lease
+from quipu.store.tables import Alarm, ScanJob, Scanner, ScannerJob, SystemResult, Task
+
+log = logging.getLogger(__name__)
+
+START_LOCK = 0x5175_6970  # "Quip": the advisory lock that makes starting jobs serial
+
+
+def start_queued_jobs(store: Store, *, max_running: int, now: datetime) -> list[int]:
+    """Move pending scan jobs to running, in start order, up to ``max_running`` at once."""
+    with store.transaction() as s:
+        if s.get_bind().dialect.name == "postgresql":
+            s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": START_LOCK})
+        running = (
+            s.scalar(select(func.count()).where(ScanJob.status == ScanJobStatus.RUNNING.value)) or 0
+        )
+        pending = s.execute(
+            select(ScanJob.id, ScanJob.queued_at, ScanJob.created_at)
+            .where(ScanJob.status == ScanJobStatus.PENDING.value)
+            .order_by(ScanJob.queued_at, ScanJob.id)
+            .limit(max_running)
+        ).all()
+        chosen = jobs_to_start(
+            pending=[QueuedJob(i, q or c) for i, q, c in pending],
+            running_count=running,
+            max_running=max_running,
+        )
+        for job_id in chosen:
+            started = s.scalar(select(ScanJob.start_time).where(ScanJob.id == job_id))
+            move_scan_job(
+                s,
+                job_id=job_id,
+                action=ScanJobAction.START,
+                values={"start_time": started or now, "updated_at": now, "status_message": ""},
+            )
+    for job_id in chosen:
+        log.info("scan job %s running", job_id)
+    return chosen
+
+
+def running_job_ids(store: Store) -> list[int]:
+    with store.transaction() as s:
+        return list(
+            s.scalars(
+                select(ScanJob.id)
+                .where(ScanJob.status == ScanJobStatus.RUNNING.value)
+                .order_by(ScanJob.id)
+            )
+        )
+
+
+class JobAdvancer:
+    """Advances one running scan job as far as it can go, inside one transaction."""
+
+    def __init__(self, s: Session, *, job: ScanJob, settings: Settings, now: datetime) -> None:
+        self.s = s
+        self.job = job
+        self.settings = settings
+        self.now = now
+        self.tasks = list(
+            s.scalars(select(Task).where(Task.scan_job_id == job.id).order_by(Task.id))
+        )
+
+    def run(self) -> None:
+        self._count_results()
+        self._finish_tasks()
+        connect = [t for t in self.tasks if t.kind == TaskKind.CONNECT]
+        inspect = [t for t in self.tasks if t.kind == TaskKind.INSPECT]
+        if all(t.status == TaskStatus.PENDING for t in connect):
+            for task in connect:
+                self._start_task(task, self._connect_targets(task))
+        elif all(_final(t) for t in connect):
+            by_source = {t.source_id: t for t in connect}
+            for task in inspect:
+                if task.status != TaskStatus.PENDING:
+                    continue
+                blocker = inspection_blocker(_view(by_source[task.source_id]))
+                if blocker:
+                    self._move(task, TaskAction.FAIL, status_message=blocker, end_time=self.now)
+                else:
+                    self._start_task(task, self._inspect_targets(by_source[task.source_id]))
+        self._finish_tasks()
+        self._finish_job()
+
+    def _count_results(self) -> None:
+        counts: dict[int, Counter[str]] = {t.id: Counter() for t in self.tasks}
+        for task_id, status, n in self.s.execute(
+            select(SystemResult.task_id, SystemResult.status, func.count())
+            .where(SystemResult.scan_job_id == self.job.id)
+            .group_by(SystemResult.task_id, SystemResult.status)
+        ):
+            counts[task_id][status] = n
+        for task in self.tasks:
+            c = counts[task.id]
+            task.systems_scanned = c["success"]
+            task.systems_failed = c["failed"]
+            task.systems_unreachable = c["unreachable"]
+
+    def _finish_tasks(self) -> None:
+        """End every running task whose scanner jobs have all ended."""
+        open_jobs: dict[int, list[ScannerJob]] = {}
+        for job in self.s.scalars(select(ScannerJob).where(ScannerJob.scan_job_id == self.job.id)):
+            open_jobs.setdefault(job.task_id, []).append(job)
+        for task in self.tasks:
+            if task.status != TaskStatus.RUNNING:
+                continue
+            jobs = open_jobs.get(task.id, [])
+            if any(ScannerJobStatus(j.status) not in SCANNER_JOB_FINAL for j in jobs):
+                continue
+            failures = [j for j in jobs if j.status == ScannerJobStatus.FAILED]
+            # A network connection task completes even when systems are unreachable; any
+            # other failure of a scanner job is the source failing.
+            if failures and not (
+                task.kind == TaskKind.CONNECT
+                and task.source_type == SourceType.NETWORK
+                and all(not j.error_message for j in failures)
+            ):
+                reasons = "; ".join(
+                    dict.fromkeys(j.error_message or "scanner failed" for j in failures)
+                )
+                what = "Connection to" if task.kind == TaskKind.CONNECT else "Inspection of"
+                self._move(
+                    task,
+                    TaskAction.FAIL,
+                    status_message=f"{what} source {task.source_name!r} failed: {reasons}",
+                    end_time=self.now,
+                )
+            else:
+                self._move(task, TaskAction.COMPLETE, end_time=self.now)
+
+    def _finish_job(self) -> None:
+        views = [_view(t) for t in self.tasks]
+        counters = job_counters(views)
+        self.job.systems_count, self.job.systems_scanned = (
+            counters.systems_count,
+            counters.systems_scanned,
+        )
+        self.job.systems_failed = counters.systems_failed
+        self.job.systems_unreachable = counters.systems_unreachable
+        outcome = job_outcome(views)
+        if outcome is None:
+            return
+        action = (
+            ScanJobAction.COMPLETE
+            if outcome.status == ScanJobStatus.COMPLETED
+            else ScanJobAction.FAIL
+        )
+        self.s.flush()
+        if action == ScanJobAction.COMPLETE:
+            reports.build(self.s, job=self.job, now=self.now)
+        move_scan_job(
+            self.s,
+            job_id=self.job.id,
+            action=action,
+            values={
+                "end_time": self.now,
+                "updated_at": self.now,
+                "status_message": outcome.message,
+            },
+        )
+        log.info("scan job %s %s %s", self.job.id, outcome.status, outcome.message)
+
+    def _move(self, task: Task, action: TaskAction, **values: Any) -> None:
+        self.s.flush()
+        task.status = move_task(self.s, task_id=task.id, action=action, values=values).value
+        for key, value in values.items():
+            setattr(task, key, value)
+
+    def _connect_targets(self, task: Task) -> list[list[str]]:
+        source = task.source
+        if task.source_type != SourceType.NETWORK:
+            return [[str(h) for h in source["hosts"][:1]]]
+        systems = expand(
+            hosts=source["hosts"], exclude_hosts=source["exclude_hosts"], allow_large=True
+        )
+        task.systems_count = len(systems)
+        return split_targets(systems=systems, size=self.settings.systems_per_job)
+
+    def _inspect_targets(self, connect: Task) -> list[list[str]]:
+        ok = (
+            self.s.execute(
+                select(SystemResult.system)
+                .where(SystemResult.task_id == connect.id, SystemResult.status == "success")
+                .order_by(SystemResult.id)
+            )
+            .scalars()
+            .all()
+        )
+        return split_targets(systems=list(ok), size=self.settings.systems_per_job)
+
+    def _start_task(self, task: Task, chunks: Sequence[Sequence[str]]) -> None:
+        scanners = self._scanners_for(task)
+        if not scanners:
+            message = (
+                f"Source {task.source_name!r} has no enabled scanner: assign one with "
+                "'qpc source edit --scanner', or run the server with its built-in scanner."
+            )
+            self._move(task, TaskAction.START, start_time=self.now)
+            self._move(task, TaskAction.FAIL, status_message=message, end_time=self.now)
+            return
+        if task.kind == TaskKind.INSPECT:
+            task.systems_count = sum(len(c) for c in chunks)
+        self._move(task, TaskAction.START, start_time=self.now)
+        port = int(task.source.get("port") or 22)
+        ports_by_system = self._ports_and_credentials(task)
+        used = scanners[: max(1, min(len(scanners), len(chunks)))]
+        rate = {
+            sc.id: max_probes_per_second(
+                scanner_limit=sc.max_probes_per_second,
+                subnet_limit=float(task.source.get("max_probes_per_second") or 0),
+                scanners_sharing_subnet=len(used),
+            )
+            for sc in used
+        }
+        for chunk, scanner in zip(chunks, itertools.cycle(used), strict=False):
+            targets: list[dict[str, Any]]
+            if task.kind == TaskKind.CONNECT:
+                targets = [{"range": r, "ports": [port]} for r in to_ranges(list(chunk))]
+            else:
+                targets = [
+                    {
+                        "range": system,
+                        "ports": [ports_by_system[system][0]],
+                        "credentialId": ports_by_system[system][1],
+                    }
+                    for system in chunk
+                ]
+            self.s.add(
+                ScannerJob(
+                    scan_job_id=self.job.id,
+                    task_id=task.id,
+                    scanner_id=scanner.id,
+                    kind=task.kind,
+                    status=ScannerJobStatus.PENDING.value,
+                    targets=targets,
+                    max_probes_per_second=rate[scanner.id],
+                    created_at=self.now,
+                )
+            )
+        log.info(
+            "scan job %s: %s task of %r split into %d scanner jobs over %d scanners",
+            self.job.id,
+            task.kind,
+            task.source_name,
+            len(chunks),
+            len(used),
+        )
+
+    def _ports_and_credentials(self, task: Task) -> dict[str, tuple[int, int | None]]:
+        if task.kind != TaskKind.INSPECT:
+            return {}
+        connect = next(
+            t for t in self.tasks if t.kind == TaskKind.CONNECT and t.source_id == task.source_id
+        )
+        rows = self.s.execute(
+            select(SystemResult.system, SystemResult.port, SystemResult.credential_id).where(
+                SystemResult.task_id == connect.id, SystemResult.status == "success"
+            )
+        )
+        default = int(task.source.get("port") or 22)
+        return {system: (port or default, cred) for system, port, cred in rows}
+
+    def _scanners_for(self, task: Task) -> list[Scanner]:
+        """Enabled scanners of the source (the built-in one when none), online ones first."""
+        ids = task.source.get("scanner_ids") or []
+        query = select(Scanner).where(Scanner.enabled.is_(True))
+        query = (
+            query.where(Scanner.id.in_(ids)) if ids else query.where(Scanner.name == BUILTIN_NAME)
+        )
+        scanners = list(self.s.scalars(query.order_by(Scanner.id)))
+        online = [
+            sc
+            for sc in scanners
+            if is_online(sc, now=self.now, timeout_s=self.settings.heartbeat_timeout_s)
+        ]
+        return online or scanners
+
+
+def _final(task: Task) -> bool:
+    return task.status not in (TaskStatus.PENDING, TaskStatus.RUNNING)
+
+
+def _view(task: Task) -> TaskView:
+    return TaskView(
+        source_name=task.source_name,
+        kind=TaskKind(task.kind),
+        status=TaskStatus(task.status),
+        counters=Counters(
+            task.systems_count,
+            task.systems_scanned,
+            task.systems_failed,
+            task.systems_unreachable,
+        ),
+        status_message=task.status_message,
+    )
+
+
+def advance(store: Store, *, job_id: int, settings: Settings, now: datetime) -> None:
+    """Advance one running scan job; a job that cannot advance is finalized with an alarm."""
+    if not _advance_once(store, job_id=job_id, settings=settings, now=now):
+        return
+    # Work may have ended while we advanced: a job with nothing open gets a second look
+    # before it counts as stuck, so a scanner finishing mid-advance is never an alarm.
+    if _idle(store, job_id=job_id) and _advance_once(
+        store, job_id=job_id, settings=settings, now=now
+    ):
+        if _idle(store, job_id=job_id):
+            raise_stuck_alarm(
+                store, job_id=job_id, now=now, reason="its tasks did not end after their work did"
+            )
+
+
+def _advance_once(store: Store, *, job_id: int, settings: Settings, now: datetime) -> bool:
+    """One advancing pass; False when it could not run (the caller stops there)."""
+    try:
+        with store.transaction() as s:
+            job = s.scalar(select(ScanJob).where(ScanJob.id == job_id).with_for_update())
+            if job is None or job.status != ScanJobStatus.RUNNING:
+                return False
+            JobAdvancer(s, job=job, settings=settings, now=now).run()
+    except QuipuError as error:
+        # Another node moved something first: the next tick sees the new state.
+        log.info("scan job %s not advanced: %s", job_id, error)
+        return False
+    except Exception as error:
+        log.exception("scan job %s could not advance", job_id)
+        raise_stuck_alarm(store, job_id=job_id, now=now, reason=str(error))
+        return False
+    return True
+
+
+def _idle(store: Store, *, job_id: int) -> bool:
+    """Running, with every scanner job ended."""
+    with store.transaction() as s:
+        status = s.scalar(select(ScanJob.status).where(ScanJob.id == job_id))
+        open_jobs = s.scalar(
+            select(func.count()).where(
+                ScannerJob.scan_job_id == job_id,
+                ScannerJob.status.not_in([st.value for st in SCANNER_JOB_FINAL]),
+            )
+        )
+    return status == ScanJobStatus.RUNNING and not open_jobs
+
+
+def raise_stuck_alarm(store: Store, *, job_id: int, now: datetime, reason: str) -> None:
+    """The scan-stuck alarm: record it and finalize the job as failed."""
+    message = (
+        f"Scan job {job_id} was stuck: all its scanner jobs had ended but it was still "
+        f"running ({reason}); it was finalized as failed."
+    )
+    with store.transaction() as s:
+        open_jobs = s.scalar(
+            select(func.count()).where(
+                ScannerJob.scan_job_id == job_id,
+                ScannerJob.status.not_in([st.value for st in SCANNER_JOB_FINAL]),
+            )
+        )
+        if open_jobs:
+            return
+        try:
+            move_scan_job(
+                s,
+                job_id=job_id,
+                action=ScanJobAction.FAIL,
+                values={"end_time": now, "updated_at": now, "status_message": message},
+            )
+        except QuipuError:
+            return
+        cancel_open_work(s, job_id=job_id, now=now)
+        s.add(Alarm(kind="scan_stuck", scan_job_id=job_id, message=message, created_at=now))
+    log.error("%s", message)
+
+
+def sweep_heartbeats(store: Store, *, settings: Settings, now: datetime) -> int:
+    """Give the work of silent scanners (claimed, or waiting to be claimed) to another online
+    scanner of its source; work no other scanner can take waits for its own."""
+    cutoff = now - timedelta(seconds=settings.heartbeat_timeout_s)
+    moved = 0
+    with store.transaction() as s:
+        scanners = list(s.scalars(select(Scanner).where(Scanner.enabled.is_(True))))
+        offline = {sc.id for sc in scanners if (sc.last_heartbeat or sc.created_at) <= cutoff}
+        online = [sc for sc in scanners if sc.id not in offline]
+        stranded = list(
+            s.scalars(
+                select(ScannerJob)
+                .where(
+                    ScannerJob.scanner_id.in_(offline),
+                    or_(
+                        ScannerJob.status == ScannerJobStatus.PENDING.value,
+                        and_(
+                            ScannerJob.status.in_(
+                                [ScannerJobStatus.CLAIMED.value, ScannerJobStatus.RUNNING.value]
+                            ),
+                            # a claim is a sign of life too: only work held a whole timeout
+                            ScannerJob.claimed_at <= cutoff,
+                        ),
+                    ),
+                )
+                .order_by(ScannerJob.id)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        turn = itertools.count()
+        for job in stranded:
+            task = s.get_one(Task, job.task_id)
+            ids = task.source.get("scanner_ids") or []
+            eligible = [sc for sc in online if (sc.id in ids if ids else sc.name == BUILTIN_NAME)]
+            if not eligible:
+                continue  # no other scanner can take it: it waits for its own to come back
+            target = eligible[next(turn) % len(eligible)].id
+            job.status = ScannerJobStatus.PENDING.value
+            job.scanner_id = target
+            job.claimed_at = None
+            job.started_at = None
+            moved += 1
+            log.warning(
+                "scanner job %s (scan job %s) re-assigned to scanner %s: its scanner went silent",
+                job.id,
+                job.scan_job_id,
+                target,
+            )
+    return moved
+
+
+def hold_lease(store: Store, *, name: str, holder: str, now: datetime, ttl_s: float) -> bool:
+    """Take or renew a named lease; True while ``holder`` is the leader for it."""
+    with store.transaction() as s:
+        return take_lease(s, name=name, holder=holder, now=now, ttl_s=ttl_s)

@@ -1,0 +1,71 @@
+"""The dispatcher loop: a thread per server process that ticks, or wakes when poked."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import uuid
+from datetime import UTC, datetime
+
+from quipu.dispatch.dispatcher import (
+    advance,
+    hold_lease,
+    running_job_ids,
+    start_queued_jobs,
+    sweep_heartbeats,
+)
+from quipu.settings import Settings
+from quipu.store import Store
+
+log = logging.getLogger(__name__)
+
+SWEEPER_LEASE = "heartbeat-sweeper"
+
+
+class DispatchLoop:
+    """Runs :meth:`tick` every ``dispatch_interval_s``, and at once after :meth:`poke`."""
+
+    def __init__(self, store: Store, *, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self.node = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def tick(self, now: datetime | None = None) -> None:
+        now = now or datetime.now(UTC)
+        start_queued_jobs(self.store, max_running=self.settings.max_running_jobs, now=now)
+        for job_id in running_job_ids(self.store):
+            advance(self.store, job_id=job_id, settings=self.settings, now=now)
+        lease_s = max(3 * self.settings.dispatch_interval_s, 5.0)
+        if hold_lease(self.store, name=SWEEPER_LEASE, holder=self.node, now=now, ttl_s=lease_s):
+            if sweep_heartbeats(self.store, settings=self.settings, now=now):
+                self.poke()
+        # Jobs that ended this tick free a slot for the next queued one.
+        start_queued_jobs(self.store, max_running=self.settings.max_running_jobs, now=now)
+
+    def poke(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="quipu-dispatcher", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        log.info("dispatcher %s started", self.node)
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                self.tick()
+            except Exception:
+                log.exception("dispatcher tick failed; retrying")
+            self._wake.wait(self.settings.dispatch_interval_s)
+        log.info("dispatcher %s stopped", self.node)

@@ -1,0 +1,204 @@
+"""The scanner agent: heartbeats, claims jobs, runs their collectors, reports, obeys stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import quipu
+from quipu.scanner.client import ProtocolError, ScannerClient
+
+log = logging.getLogger(__name__)
+
+Emit = Callable[[dict[str, Any]], Awaitable[None]]
+Collector = Callable[[dict[str, Any], Emit, asyncio.Event], Awaitable[None]]
+"""Runs one job: calls ``emit`` with each per-system result; returns early when stop is set."""
+
+
+class CollectorUnavailable(Exception):
+    """This scanner cannot run the job's kind of work; the job fails with this message."""
+
+
+class Agent:
+    """Pulls jobs from a server and runs up to ``concurrency`` of them at once."""
+
+    def __init__(
+        self,
+        *,
+        client: ScannerClient,
+        collector: Collector,
+        concurrency: int = 2,
+        heartbeat_s: float = 15,
+        poll_s: float = 1.0,
+        progress_s: float = 1.0,
+        batch_size: int = 100,
+    ) -> None:
+        self.client = client
+        self.collector = collector
+        self.concurrency = concurrency
+        self.heartbeat_s = heartbeat_s
+        self.poll_s = poll_s
+        self.progress_s = progress_s
+        self.batch_size = batch_size
+        self.agent_id = uuid.uuid4().hex
+        self.shutdown = asyncio.Event()
+        self._running: dict[int, asyncio.Task[None]] = {}
+
+    async def run(self) -> None:
+        """Work until :attr:`shutdown` is set; then release unfinished jobs and return."""
+        await self.client.heartbeat(
+            version=quipu.__version__, capacity=self.concurrency, agent_id=self.agent_id
+        )
+        beats = asyncio.create_task(self._heartbeats())
+        try:
+            while not self.shutdown.is_set():
+                free = self.concurrency - len(self._running)
+                jobs = []
+                if free > 0:
+                    try:
+                        jobs = await self.client.claim(limit=free)
+                    except (ProtocolError, ConnectionError, OSError) as error:
+                        log.warning("claim failed: %s", error)
+                for job in jobs:
+                    self._spawn(job)
+                if not jobs:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.shutdown.wait(), self.poll_s)
+        finally:
+            if self._running:
+                await asyncio.gather(*self._running.values(), return_exceptions=True)
+            beats.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beats
+
+    def _spawn(self, job: dict[str, Any]) -> None:
+        job_id: int = job["jobId"]
+        task = asyncio.create_task(self._run_job(job))
+        self._running[job_id] = task
+
+        def forget(_: asyncio.Task[None]) -> None:
+            self._running.pop(job_id, None)
+
+        task.add_done_callback(forget)
+
+    async def _heartbeats(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_s)
+            try:
+                await self.client.heartbeat(
+                    version=quipu.__version__, capacity=self.concurrency, agent_id=self.agent_id
+                )
+            except (ProtocolError, ConnectionError, OSError) as error:
+                log.warning("heartbeat failed: %s", error)
+
+    async def _run_job(self, job: dict[str, Any]) -> None:
+        job_id = job["jobId"]
+        run = JobRun(self, job)
+        try:
+            await self.client.start(job_id)
+            await run.execute()
+        except ProtocolError as error:
+            # The job is no longer ours (re-assigned, or the server refused it): drop it.
+            log.warning("scanner job %s abandoned: %s", job_id, error)
+        except Exception:
+            log.exception("scanner job %s crashed", job_id)
+            with contextlib.suppress(Exception):
+                await run.flush()
+                await self.client.complete(
+                    job_id,
+                    status="failed",
+                    result_count=run.uploaded,
+                    error_message="The scanner hit an unexpected error; see its log.",
+                )
+
+
+class JobRun:
+    """One job on this scanner: results are batched, progress reported, stop obeyed."""
+
+    def __init__(self, agent: Agent, job: dict[str, Any]) -> None:
+        self.agent = agent
+        self.client = agent.client
+        self.job = job
+        self.job_id: int = job["jobId"]
+        self.stop = asyncio.Event()
+        self.pending: list[dict[str, Any]] = []
+        self.seen = 0
+        self.uploaded = 0
+        self.stopped_by_server = False
+        self.lost = False
+        self._lock = asyncio.Lock()
+        self._last_flush = time.monotonic()
+
+    async def execute(self) -> None:
+        reporter = asyncio.create_task(self._report())
+        watcher = asyncio.create_task(self._watch_shutdown())
+        error_message = None
+        try:
+            await self.agent.collector(self.job, self.emit, self.stop)
+        except CollectorUnavailable as error:
+            error_message = str(error)
+        finally:
+            reporter.cancel()
+            watcher.cancel()
+            for task in (reporter, watcher):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if self.lost:
+            return
+        await self.flush()
+        if self.agent.shutdown.is_set() and not self.stopped_by_server:
+            await self.client.release(self.job_id)
+            log.info("scanner job %s released: the scanner is shutting down", self.job_id)
+            return
+        if self.stopped_by_server:
+            error_message = "Stopped: the scan job was paused or canceled."
+        await self.client.complete(
+            self.job_id,
+            status="failed" if error_message else "completed",
+            result_count=self.uploaded,
+            error_message=error_message,
+        )
+        log.info("scanner job %s done: %d results", self.job_id, self.uploaded)
+
+    async def emit(self, result: dict[str, Any]) -> None:
+        self.pending.append(result)
+        self.seen += 1
+        if len(self.pending) >= self.agent.batch_size:
+            await self.flush()
+
+    async def flush(self) -> None:
+        async with self._lock:
+            batch, self.pending = self.pending, []
+            if batch:
+                await self.client.results(self.job_id, batch)
+                self.uploaded += len(batch)
+            self._last_flush = time.monotonic()
+
+    async def _report(self) -> None:
+        while True:
+            await asyncio.sleep(self.agent.progress_s)
+            try:
+                await self.flush()
+                directive = await self.client.progress(
+                    self.job_id, progress_count=self.seen, result_count=self.uploaded
+                )
+            except ProtocolError as error:
+                # Re-assigned to another scanner, or refused: this scanner's work is void.
+                log.warning("scanner job %s lost: %s", self.job_id, error)
+                self.lost = True
+                self.stop.set()
+                return
+            if directive == "stop":
+                log.info("scanner job %s told to stop", self.job_id)
+                self.stopped_by_server = True
+                self.stop.set()
+                return
+
+    async def _watch_shutdown(self) -> None:
+        await self.agent.shutdown.wait()
+        self.stop.set()

@@ -1,0 +1,269 @@
+"""Scan job use cases: start, pause, restart, cancel, approve, and reading jobs and tasks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from quipu.domain.errors import InvalidInput, NotFound
+from quipu.domain.states import (
+    SCANNER_JOB_FINAL,
+    ScanJobAction,
+    ScanJobStatus,
+    ScannerJobStatus,
+    TaskKind,
+    TaskStatus,
+    scan_job_status,
+)
+from quipu.store import Store
+from quipu.store.statements import move_scan_job
+from quipu.store.tables import Scan, ScanJob, ScannerJob, Source, SystemResult, Task
+
+log = logging.getLogger(__name__)
+
+
+def source_snapshot(source: Source) -> dict[str, Any]:
+    """What a task needs of its source, frozen when the job starts."""
+    return {
+        "hosts": list(source.hosts),
+        "exclude_hosts": list(source.exclude_hosts),
+        "port": source.port,
+        "credential_ids": [c.credential_id for c in source.credentials],
+        "scanner_ids": sorted(s.scanner_id for s in source.scanners),
+        "ssl_cert_verify": source.ssl_cert_verify,
+        "ssl_protocol": source.ssl_protocol,
+        "disable_ssl": source.disable_ssl,
+        "max_probes_per_second": source.max_probes_per_second,
+        "scheduling_mode": source.scheduling_mode,
+    }
+
+
+def start(store: Store, *, scan_id: int, now: datetime) -> ScanJob:
+    """Start a scan: a new scan job, queued, or held when a source is mediated."""
+    with store.transaction() as s:
+        scan = s.scalar(select(Scan).where(Scan.id == scan_id).options(selectinload(Scan.sources)))
+        if scan is None:
+            raise NotFound(f"Scan {scan_id} does not exist.")
+        source_ids = [link.source_id for link in scan.sources]
+        if not source_ids:
+            raise InvalidInput(
+                f'Scan "{scan.name}" has no sources; add one first.', field="sources"
+            )
+        sources = {
+            src.id: src
+            for src in s.scalars(
+                select(Source)
+                .where(Source.id.in_(source_ids))
+                .options(selectinload(Source.credentials), selectinload(Source.scanners))
+            )
+        }
+        job = ScanJob(
+            scan_id=scan.id,
+            scan_name=scan.name,
+            status=ScanJobStatus.CREATED.value,
+            options={**scan.options, "max_concurrency": scan.max_concurrency},
+            created_at=now,
+            updated_at=now,
+        )
+        s.add(job)
+        s.flush()
+        for kind in (TaskKind.CONNECT, TaskKind.INSPECT):
+            for source_id in source_ids:
+                src = sources[source_id]
+                s.add(
+                    Task(
+                        scan_job_id=job.id,
+                        source_id=src.id,
+                        source_name=src.name,
+                        source_type=src.source_type,
+                        source=source_snapshot(src),
+                        kind=kind.value,
+                        status=TaskStatus.PENDING.value,
+                    )
+                )
+        mediated = [sources[i].name for i in source_ids if sources[i].scheduling_mode == "mediated"]
+        if mediated:
+            names = ", ".join(f'"{n}"' for n in mediated)
+            move_scan_job(
+                s,
+                job_id=job.id,
+                action=ScanJobAction.HOLD,
+                values={
+                    "updated_at": now,
+                    "status_message": f"Waiting for an administrator's approval "
+                    f"(mediated sources: {names}).",
+                },
+            )
+        else:
+            move_scan_job(
+                s,
+                job_id=job.id,
+                action=ScanJobAction.QUEUE,
+                values={"queued_at": now, "updated_at": now},
+            )
+        job_id = job.id
+    log.info("scan job %s started for scan %s", job_id, scan_id)
+    return get(store, job_id=job_id)
+
+
+def pause(store: Store, *, job_id: int, now: datetime) -> ScanJob:
+    """Pause: unclaimed work is withheld; scanners working on it are told to stop."""
+    with store.transaction() as s:
+        move_scan_job(
+            s,
+            job_id=job_id,
+            action=ScanJobAction.PAUSE,
+            values={"updated_at": now, "status_message": "Paused by the user."},
+        )
+    log.info("scan job %s paused", job_id)
+    return get(store, job_id=job_id)
+
+
+def restart(store: Store, *, job_id: int, now: datetime) -> ScanJob:
+    """Restart a paused job: it queues again and resumes where it stopped."""
+    with store.transaction() as s:
+        move_scan_job(
+            s,
+            job_id=job_id,
+            action=ScanJobAction.RESTART,
+            values={"updated_at": now, "queued_at": now, "status_message": ""},
+        )
+    log.info("scan job %s restarted", job_id)
+    return get(store, job_id=job_id)
+
+
+def approve(store: Store, *, job_id: int, now: datetime) -> ScanJob:
+    """Approve a held job: it queues."""
+    with store.transaction() as s:
+        move_scan_job(
+            s,
+            job_id=job_id,
+            action=ScanJobAction.APPROVE,
+            values={"updated_at": now, "queued_at": now, "status_message": ""},
+        )
+    log.info("scan job %s approved", job_id)
+    return get(store, job_id=job_id)
+
+
+def cancel(store: Store, *, job_id: int, now: datetime) -> ScanJob:
+    """Cancel: final. Unclaimed work is dropped; scanners working on it are told to stop."""
+    with store.transaction() as s:
+        move_scan_job(
+            s,
+            job_id=job_id,
+            action=ScanJobAction.CANCEL,
+            values={"updated_at": now, "end_time": now, "status_message": "Canceled by the user."},
+        )
+        cancel_open_work(s, job_id=job_id, now=now)
+    log.info("scan job %s canceled", job_id)
+    return get(store, job_id=job_id)
+
+
+def cancel_open_work(s: Session, *, job_id: int, now: datetime) -> None:
+    """cancel_pending_work: drop a final job's unclaimed scanner jobs and unfinished tasks."""
+    s.execute(
+        update(ScannerJob)
+        .where(
+            ScannerJob.scan_job_id == job_id,
+            ScannerJob.status == ScannerJobStatus.PENDING.value,
+        )
+        .values(status=ScannerJobStatus.CANCELED.value, finished_at=now)
+    )
+    s.execute(
+        update(Task)
+        .where(
+            Task.scan_job_id == job_id,
+            Task.status.in_([TaskStatus.PENDING.value, TaskStatus.RUNNING.value]),
+        )
+        .values(status=TaskStatus.CANCELED.value, end_time=now)
+    )
+
+
+def get(store: Store, *, job_id: int) -> ScanJob:
+    with store.transaction() as s:
+        job = s.scalar(
+            select(ScanJob).where(ScanJob.id == job_id).options(selectinload(ScanJob.tasks))
+        )
+    if job is None:
+        raise NotFound(f"Scan job {job_id} does not exist.")
+    return job
+
+
+@dataclass(frozen=True, slots=True)
+class JobPage:
+    count: int
+    jobs: Sequence[ScanJob]
+
+
+def list_jobs(
+    store: Store,
+    *,
+    scan_id: int | None = None,
+    status: str | None = None,
+    offset: int = 0,
+    limit: int = 100,
+) -> JobPage:
+    """Scan jobs, newest first, filtered by scan and status."""
+    query = select(ScanJob)
+    if scan_id is not None:
+        query = query.where(ScanJob.scan_id == scan_id)
+    if status is not None:
+        query = query.where(ScanJob.status == scan_job_status(status).value)
+    with store.transaction() as s:
+        count = s.scalar(select(func.count()).select_from(query.subquery())) or 0
+        jobs = s.scalars(
+            query.options(selectinload(ScanJob.tasks))
+            .order_by(ScanJob.id.desc())
+            .offset(offset)
+            .limit(limit)
+        ).all()
+    return JobPage(count=count, jobs=jobs)
+
+
+def system_results(
+    store: Store,
+    *,
+    job_id: int,
+    kind: TaskKind,
+    status: str | None = None,
+    offset: int = 0,
+    limit: int = 100,
+) -> tuple[int, list[tuple[SystemResult, Task]]]:
+    """Per-system results of one phase of a job, filterable by status, paginated."""
+    get(store, job_id=job_id)
+    query = (
+        select(SystemResult, Task)
+        .join(Task, Task.id == SystemResult.task_id)
+        .where(SystemResult.scan_job_id == job_id, Task.kind == kind.value)
+    )
+    if status is not None:
+        allowed = ("success", "failed", "unreachable")
+        if status not in allowed:
+            raise InvalidInput(
+                f"Unknown system status {status!r}; allowed: {', '.join(allowed)}.",
+                field="status",
+            )
+        query = query.where(SystemResult.status == status)
+    with store.transaction() as s:
+        count = s.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = s.execute(query.order_by(SystemResult.id).offset(offset).limit(limit)).all()
+    return count, [(r, t) for r, t in rows]
+
+
+def open_scanner_jobs(s: Session, *, job_id: int) -> int:
+    """How many of a scan job's scanner jobs have not ended."""
+    return (
+        s.scalar(
+            select(func.count()).where(
+                ScannerJob.scan_job_id == job_id,
+                ScannerJob.status.not_in([st.value for st in SCANNER_JOB_FINAL]),
+            )
+        )
+        or 0
+    )
