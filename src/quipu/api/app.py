@@ -5,22 +5,53 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from fastapi import FastAPI
 
 import quipu
-from quipu.api import errors, status, users
-from quipu.services import auth
+from quipu.api import (
+    credentials,
+    errors,
+    jobs,
+    reports,
+    scanner_api,
+    scans,
+    sources,
+    status,
+    users,
+)
+from quipu.api import scanners as scanners_api
+from quipu.dispatch.loop import DispatchLoop
+from quipu.scanner.run import AgentThread, make_agent
+from quipu.services import auth, scanners
 from quipu.settings import Settings
 from quipu.store import Store
 from quipu.store.migrate import upgrade
+from quipu.store.secrets import SecretBox
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
-    """The server app; migrations run at start-up, the store is disposed at shutdown."""
+@dataclass(frozen=True, slots=True)
+class BuiltinScanner:
+    """Where the in-process scanner reaches this server."""
+
+    url: str
+    verify: bool | str = True
+    concurrency: int = 2
+
+
+def create_app(
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    builtin_scanner: BuiltinScanner | None = None,
+    dispatch: bool = True,
+) -> FastAPI:
+    """The server app. Start-up applies migrations, creates the first admin, starts the
+    dispatcher and the built-in scanner; shutdown stops them in reverse order."""
     owned = store is None
     store = store or Store.from_url(settings.database_url)
 
@@ -40,9 +71,32 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
                 generated,
                 settings.data_dir / "admin-password",
             )
+        dispatcher = DispatchLoop(store, settings=settings) if dispatch else None
+        app.state.dispatcher = dispatcher
+        agent_thread = None
+        if dispatcher is not None:
+            dispatcher.start()
+        if builtin_scanner is not None:
+            api_key = scanners.ensure_builtin(
+                store, data_dir=settings.data_dir, now=datetime.now(UTC)
+            )
+            agent_thread = AgentThread(
+                make_agent(
+                    server=builtin_scanner.url,
+                    api_key=api_key,
+                    verify=builtin_scanner.verify,
+                    concurrency=builtin_scanner.concurrency,
+                    heartbeat_s=settings.heartbeat_s,
+                )
+            )
+            agent_thread.start()
         try:
             yield
         finally:
+            if agent_thread is not None:
+                agent_thread.stop()
+            if dispatcher is not None:
+                dispatcher.stop()
             if owned:
                 store.dispose()
 
@@ -56,7 +110,18 @@ def create_app(settings: Settings, *, store: Store | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.store = store
+    app.state.secrets = SecretBox.from_data_dir(settings.data_dir)
     errors.install(app)
-    for module in (status, users):
+    for module in (
+        status,
+        users,
+        credentials,
+        sources,
+        scans,
+        jobs,
+        reports,
+        scanners_api,
+        scanner_api,
+    ):
         app.include_router(module.router)
     return app

@@ -1,0 +1,210 @@
+"""qpc drives scan jobs and reads reports against a real server scanning real lab hosts."""
+
+from __future__ import annotations
+
+import csv
+import io
+import tarfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from quipu.lab import Lab
+from tests.databases import pg_database
+from tests.e2e.qpc import Qpc
+from tests.labs import running_lab
+from tests.servers import ADMIN_PASSWORD, RunningServer, start_server
+
+pytestmark = pytest.mark.lab
+
+ENV = {"QUIPU_DISPATCH_INTERVAL_S": "0.2", "QUIPU_SSH_CONNECT_TIMEOUT_S": "4"}
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    root = tmp_path_factory.mktemp("qpc-lab") / "lab"
+    with running_lab(root=root, hosts=3, slow=1, net="127.0.233", port=2233) as lab:
+        yield lab
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningServer]:
+    data_dir = tmp_path / "data"
+    if request.param == "sqlite":
+        running = start_server(
+            data_dir=data_dir, database_url=f"sqlite:///{data_dir / 'quipu.db'}", env=ENV
+        )
+        try:
+            yield running
+        finally:
+            running.stop()
+        return
+    with pg_database() as url:
+        running = start_server(data_dir=data_dir, database_url=url, env=ENV)
+        try:
+            yield running
+        finally:
+            running.stop()
+
+
+@pytest.fixture
+def qpc(server: RunningServer, lab: Lab, tmp_path: Path) -> Qpc:
+    key_lines = tuple(
+        line for line in lab.sudo_key_path.read_text().splitlines() if "PRIVATE KEY" not in line
+    )
+    qpc = Qpc(config_home=tmp_path / "config", secrets=(ADMIN_PASSWORD, *key_lines))
+    qpc.ok("server", "config", "--host", "127.0.0.1", "--port", str(server.port), "--use-http")
+    qpc.ok("server", "login", "--username", "admin", input=ADMIN_PASSWORD + "\n")
+    qpc.ok(
+        "cred", "add", "--name", "lab", "--type", "network",
+        "--username", lab.sudo_user, "--sshkeyfile", str(lab.sudo_key_path),
+    )  # fmt: skip
+    return qpc
+
+
+def add_scan(qpc: Qpc, lab: Lab, *, name: str, hosts: list[str], mediated: bool = False) -> None:
+    extra = ["--scheduling-mode", "mediated"] if mediated else []
+    qpc.ok(
+        "source", "add", "--name", name, "--type", "network", "--hosts", *hosts,
+        "--port", str(lab.hosts[0].port), "--cred", "lab", *extra,
+    )  # fmt: skip
+    assert qpc.ok("scan", "add", "--name", name, "--sources", name).stdout == (
+        f'Scan "{name}" was added.\n'
+    )
+
+
+def start(qpc: Qpc, name: str) -> int:
+    out = qpc.ok("scan", "start", "--name", name).stdout
+    assert out.startswith('Scan "') and out.endswith('" started.\n'), out
+    return int(out.split('"')[1])
+
+
+def job(qpc: Qpc, job_id: int) -> dict[str, Any]:
+    value: dict[str, Any] = qpc.ok("scan", "job", "--id", str(job_id)).json()
+    return value
+
+
+def wait(qpc: Qpc, job_id: int, *statuses: str, timeout: float = 90) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        current = job(qpc, job_id)
+        if current["status"] in statuses:
+            return current
+        assert time.monotonic() < deadline, current
+        time.sleep(0.2)
+
+
+def test_scan_job_lifecycle_through_qpc(qpc: Qpc, lab: Lab) -> None:
+    fast = [h.address for h in lab.hosts if not h.slow]
+    slow = [h.address for h in lab.hosts if h.slow]
+    add_scan(qpc, lab, name="long", hosts=[*fast, *slow])
+    add_scan(qpc, lab, name="queued", hosts=fast)
+    add_scan(qpc, lab, name="guarded", hosts=fast, mediated=True)
+
+    first = start(qpc, "long")
+    wait(qpc, first, "running")
+    second = start(qpc, "queued")
+    assert job(qpc, second)["status"] == "pending"  # serial: behind the running one
+    listed = qpc.ok("scan", "job", "--name", "queued").json()
+    assert [(j["id"], j["status"]) for j in listed] == [(second, "pending")]
+    assert listed[0]["sources"][0]["name"] == "queued"
+
+    assert qpc.ok("scan", "pause", "--id", str(second)).stdout == f'Scan "{second}" paused.\n'
+    assert job(qpc, second)["status"] == "paused"
+    assert qpc.ok("scan", "restart", "--id", str(second)).stdout == (
+        f'Scan "{second}" restarted.\n'
+    )
+    assert qpc.ok("scan", "cancel", "--id", str(second)).stdout == (f'Scan "{second}" canceled.\n')
+    before = job(qpc, second)
+    refused = qpc.fails("scan", "restart", "--id", str(second))
+    assert refused.stderr.strip() == f"Scan job {second} is canceled and cannot be restarted."
+    assert job(qpc, second) == before
+
+    third = start(qpc, "guarded")
+    assert job(qpc, third)["status"] == "held"
+    refused = qpc.fails("scan", "approve", "--id", str(first))
+    assert refused.stderr.strip() == f"Scan job {first} is running and cannot be approved."
+    assert qpc.ok("scan", "approve", "--id", str(third)).stdout == f'Scan "{third}" approved.\n'
+
+    done = wait(qpc, first, "completed", "failed")
+    assert done["status"] == "completed", done["status_message"]
+    assert (done["systems_count"], done["systems_scanned"], done["systems_unreachable"]) == (
+        len(fast) + len(slow),
+        len(fast),
+        len(slow),
+    )
+    assert set(done) >= {
+        "id", "scan_id", "status", "status_message", "start_time", "end_time", "sources",
+        "systems_count", "systems_scanned", "systems_failed", "systems_unreachable", "tasks",
+    }  # fmt: skip
+    before = job(qpc, first)
+    refused = qpc.fails("scan", "pause", "--id", str(first))
+    assert refused.stderr.strip() == f"Scan job {first} is completed and cannot be paused."
+    assert job(qpc, first) == before
+    assert wait(qpc, third, "completed", "failed")["status"] == "completed"
+    unknown = qpc.fails("scan", "job", "--id", "9999")
+    assert "9999" in unknown.stderr
+
+
+def test_scan_start_wait_then_reports(qpc: Qpc, lab: Lab, tmp_path: Path) -> None:
+    fast = [h.address for h in lab.hosts if not h.slow]
+    add_scan(qpc, lab, name="weekly", hosts=fast)
+    waited = qpc.ok("scan", "start", "--name", "weekly", "--wait")
+    assert waited.stdout.startswith('Scan "1" started.\n'), waited.stdout
+    assert "completed" in waited.stdout
+
+    deployments = qpc.ok("report", "deployments", "--scan-job", "1", "--json").json()
+    systems = deployments["system_fingerprints"]
+    if lab.namespaces:
+        assert sorted(s["name"] for s in systems) == sorted(
+            h.hostname for h in lab.hosts if not h.slow
+        )
+    details = qpc.ok("report", "details", "--scan-job", "1", "--json").json()
+    assert sum(len(s["facts"]) for s in details["sources"]) == len(fast)
+
+    as_csv = qpc.ok("report", "deployments", "--scan-job", "1", "--csv").stdout
+    rows = list(csv.DictReader(io.StringIO(as_csv)))
+    assert len(rows) == len(systems)
+    from quipu.reports import DEPLOYMENT_CSV_COLUMNS
+
+    assert list(rows[0]) == list(DEPLOYMENT_CSV_COLUMNS)
+
+    table = qpc.ok("report", "deployments", "--scan-job", "1", "--table").stdout
+    assert all(s["name"] in table for s in systems)
+
+    out = tmp_path / "deployments.json"
+    written = qpc.ok(
+        "report", "deployments", "--scan-job", "1", "--json", "--output-file", str(out)
+    )
+    assert written.stdout == "Report written successfully.\n"
+    assert out.read_text().startswith("{")
+
+    report_id = job(qpc, 1)["report_id"]
+    tarball = tmp_path / "report.tar.gz"
+    assert (
+        qpc.ok(
+            "report", "download", "--report", str(report_id), "--output-file", str(tarball)
+        ).stdout
+        == "Report written successfully.\n"
+    )
+    with tarfile.open(tarball) as tar:
+        names = sorted(m.name.split("/", 1)[1] for m in tar.getmembers() if m.isfile())
+    assert names == ["SHA256SUM", "deployments.csv", "deployments.json", "details.json"]
+
+    bad_name = qpc.fails(
+        "report", "download", "--scan-job", "1", "--output-file", str(tmp_path / "r.zip")
+    )
+    assert ".tar.gz" in bad_name.stderr
+    no_dir = qpc.fails(
+        "report", "download", "--scan-job", "1", "--output-file", str(tmp_path / "no/r.tar.gz")
+    )
+    assert "does not exist" in no_dir.stderr
+    missing = qpc.fails("report", "show", "--report", "999")
+    assert "Report 999 does not exist." in missing.stderr
+    listed = qpc.ok("report", "list").json()
+    assert [r["id"] for r in listed] == [report_id]
+    shown = qpc.ok("report", "show", "--report", str(report_id)).json()
+    assert shown["scan_job_id"] == 1
