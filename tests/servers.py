@@ -8,11 +8,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from tests.databases import pg_database
 
 ADMIN_PASSWORD = "e2e-admin-Secret-123"
 
@@ -77,6 +80,31 @@ class RunningServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+@contextmanager
+def running_server(
+    *,
+    kind: str,
+    data_dir: Path,
+    env: Mapping[str, str] | None = None,
+    args: tuple[str, ...] = (),
+) -> Iterator[RunningServer]:
+    """A server on a new database of ``kind`` (sqlite or postgresql), stopped afterwards."""
+    if kind == "sqlite":
+        url = f"sqlite:///{data_dir / 'quipu.db'}"
+        server = start_server(data_dir=data_dir, database_url=url, env=env, args=args)
+        try:
+            yield server
+        finally:
+            server.stop()
+        return
+    with pg_database() as url:
+        server = start_server(data_dir=data_dir, database_url=url, env=env, args=args)
+        try:
+            yield server
+        finally:
+            server.stop()
 
 
 def start_server(

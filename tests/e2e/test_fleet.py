@@ -17,14 +17,14 @@ from sqlalchemy import select
 from quipu.lab import Lab
 from quipu.store import Store
 from quipu.store.tables import ScannerJob, SystemResult
-from tests.databases import pg_database
 from tests.labs import running_lab
 from tests.servers import RunningServer, register_secret, start_server
 
 pytestmark = pytest.mark.lab
 
 HOSTS, SLOW = 8, 4
-FAST_LIVENESS = {
+SERVER_ARGS = ("--no-builtin-scanner",)
+SERVER_ENV = FAST_LIVENESS = {
     "QUIPU_HEARTBEAT_S": "1",
     "QUIPU_HEARTBEAT_TIMEOUT_S": "4",
     "QUIPU_SYSTEMS_PER_JOB": "2",
@@ -38,31 +38,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     root = tmp_path_factory.mktemp("fleet-lab") / "lab"
     with running_lab(root=root, hosts=HOSTS, slow=SLOW, net="127.0.231", port=2231) as lab:
         yield lab
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningServer]:
-    data_dir = tmp_path / "data"
-    if request.param == "sqlite":
-        running = start_server(
-            data_dir=data_dir,
-            database_url=f"sqlite:///{data_dir / 'quipu.db'}",
-            env=FAST_LIVENESS,
-            args=("--no-builtin-scanner",),
-        )
-        try:
-            yield running
-        finally:
-            running.stop()
-        return
-    with pg_database() as url:
-        running = start_server(
-            data_dir=data_dir, database_url=url, env=FAST_LIVENESS, args=("--no-builtin-scanner",)
-        )
-        try:
-            yield running
-        finally:
-            running.stop()
 
 
 def start_scanner(server: RunningServer, *, api_key: str, log: Path) -> subprocess.Popen[bytes]:
@@ -210,3 +185,74 @@ def test_killed_scanner_work_finishes_elsewhere_once(
                 proc.wait(20)
         store.dispose()
         client.close()
+
+
+@pytest.fixture
+def patient_server(tmp_path: Path) -> Iterator[RunningServer]:
+    """A server whose heartbeat timeout (120 s) cannot be what releases a job in a test."""
+    data_dir = tmp_path / "patient"
+    running = start_server(
+        data_dir=data_dir,
+        database_url=f"sqlite:///{data_dir / 'quipu.db'}",
+        env={**FAST_LIVENESS, "QUIPU_HEARTBEAT_TIMEOUT_S": "120"},
+        args=("--no-builtin-scanner",),
+    )
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def test_sigterm_releases_a_scanners_jobs_at_once(
+    patient_server: RunningServer, lab: Lab, tmp_path: Path
+) -> None:
+    """A scanner stopped with SIGTERM hands its work back instead of waiting for a timeout."""
+    server = patient_server
+    with server.client() as client:
+        scanner = client.post("/api/v1/scanners/", json={"name": "leaving"}).json()
+        cred = client.post(
+            "/api/v2/credentials/",
+            json={
+                "name": "lab",
+                "cred_type": "network",
+                "username": lab.sudo_user,
+                "ssh_key": lab.sudo_key_path.read_text(),
+            },
+        ).json()
+        slow = [h.address for h in lab.hosts if h.slow]
+        source = client.post(
+            "/api/v2/sources/",
+            json={
+                "name": "hung",
+                "source_type": "network",
+                "hosts": slow,
+                "port": lab.hosts[0].port,
+                "credentials": [cred["id"]],
+                "scanners": [scanner["id"]],
+            },
+        ).json()
+        scan = client.post("/api/v1/scans/", json={"name": "hung", "sources": [source["id"]]})
+        client.post(f"/api/v1/scans/{scan.json()['id']}/jobs/").raise_for_status()
+    proc = start_scanner(server, api_key=scanner["api_key"], log=tmp_path / "leaving.log")
+    store = Store.from_url(server.database_url)
+    try:
+
+        def running() -> bool:
+            with store.transaction() as s:
+                return bool(
+                    s.scalars(select(ScannerJob.id).where(ScannerJob.status == "running")).first()
+                )
+
+        wait_for(running, timeout=60, what="the scanner to run a job")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+        with store.transaction() as s:
+            statuses = Counter(s.scalars(select(ScannerJob.status)))
+        # released well before the heartbeat timeout could have done it
+        assert statuses["running"] == 0 and statuses["claimed"] == 0, statuses
+        assert statuses["pending"] >= 1, statuses
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        store.dispose()

@@ -16,14 +16,13 @@ import httpx
 import pytest
 
 from quipu.lab import Lab
-from tests.databases import pg_database
 from tests.labs import running_lab
 from tests.servers import RunningServer, register_secret, start_server
 
 pytestmark = pytest.mark.lab
 
 HOSTS, SLOW = 4, 1
-ENV = {
+SERVER_ENV = ENV = {
     "QUIPU_DISPATCH_INTERVAL_S": "0.2",
     "QUIPU_SYSTEMS_PER_JOB": "2",
     "QUIPU_SSH_CONNECT_TIMEOUT_S": "3",
@@ -35,26 +34,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     root = tmp_path_factory.mktemp("scan-lab") / "lab"
     with running_lab(root=root, hosts=HOSTS, slow=SLOW, net="127.0.232", port=2232) as lab:
         yield lab
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningServer]:
-    data_dir = tmp_path / "data"
-    if request.param == "sqlite":
-        running = start_server(
-            data_dir=data_dir, database_url=f"sqlite:///{data_dir / 'quipu.db'}", env=ENV
-        )
-        try:
-            yield running
-        finally:
-            running.stop()
-        return
-    with pg_database() as url:
-        running = start_server(data_dir=data_dir, database_url=url, env=ENV)
-        try:
-            yield running
-        finally:
-            running.stop()
 
 
 @pytest.fixture

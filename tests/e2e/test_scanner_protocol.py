@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,9 +14,8 @@ from sqlalchemy import select
 from quipu.domain.states import ScanJobStatus, TaskStatus
 from quipu.store import Store
 from quipu.store.tables import ScanJob, Scanner, ScannerJob, SystemResult, Task
-from tests.databases import pg_database
 from tests.integration import factories
-from tests.servers import RunningServer, start_server
+from tests.servers import RunningServer, running_server
 
 
 @dataclass
@@ -71,23 +69,13 @@ def running(
 ) -> Iterator[Running]:
     """One server (without a built-in scanner) per database for the whole module."""
     data_dir = tmp_path_factory.mktemp("protocol") / "data"
-    if request.param == "sqlite":
-        yield from _running(data_dir, f"sqlite:///{data_dir / 'quipu.db'}")
-    else:
-        with pg_database() as url:
-            yield from _running(data_dir, url)
-
-
-def _running(data_dir: Path, url: str) -> Iterator[Running]:
-    server = start_server(data_dir=data_dir, database_url=url, args=("--no-builtin-scanner",))
-    store = Store.from_url(url)
-    admin = server.client()
-    try:
-        yield Running(server, store, admin)
-    finally:
-        admin.close()
+    with running_server(
+        kind=request.param, data_dir=data_dir, args=("--no-builtin-scanner",)
+    ) as server:
+        store = Store.from_url(server.database_url)
+        with server.client() as admin:
+            yield Running(server, store, admin)
         store.dispose()
-        server.stop()
 
 
 @pytest.fixture

@@ -112,57 +112,39 @@ def start(store: Store, *, scan_id: int, now: datetime) -> ScanJob:
     return get(store, job_id=job_id)
 
 
+def _act(
+    store: Store, *, job_id: int, action: ScanJobAction, values: dict[str, Any], now: datetime
+) -> ScanJob:
+    with store.transaction() as s:
+        move_scan_job(s, job_id=job_id, action=action, values={"updated_at": now, **values})
+        if action == ScanJobAction.CANCEL:
+            cancel_open_work(s, job_id=job_id, now=now)
+    log.info("scan job %s: %s", job_id, action)
+    return get(store, job_id=job_id)
+
+
 def pause(store: Store, *, job_id: int, now: datetime) -> ScanJob:
     """Pause: unclaimed work is withheld; scanners working on it are told to stop."""
-    with store.transaction() as s:
-        move_scan_job(
-            s,
-            job_id=job_id,
-            action=ScanJobAction.PAUSE,
-            values={"updated_at": now, "status_message": "Paused by the user."},
-        )
-    log.info("scan job %s paused", job_id)
-    return get(store, job_id=job_id)
+    values = {"status_message": "Paused by the user."}
+    return _act(store, job_id=job_id, action=ScanJobAction.PAUSE, values=values, now=now)
 
 
 def restart(store: Store, *, job_id: int, now: datetime) -> ScanJob:
     """Restart a paused job: it queues again and resumes where it stopped."""
-    with store.transaction() as s:
-        move_scan_job(
-            s,
-            job_id=job_id,
-            action=ScanJobAction.RESTART,
-            values={"updated_at": now, "queued_at": now, "status_message": ""},
-        )
-    log.info("scan job %s restarted", job_id)
-    return get(store, job_id=job_id)
+    values = {"queued_at": now, "status_message": ""}
+    return _act(store, job_id=job_id, action=ScanJobAction.RESTART, values=values, now=now)
 
 
 def approve(store: Store, *, job_id: int, now: datetime) -> ScanJob:
     """Approve a held job: it queues."""
-    with store.transaction() as s:
-        move_scan_job(
-            s,
-            job_id=job_id,
-            action=ScanJobAction.APPROVE,
-            values={"updated_at": now, "queued_at": now, "status_message": ""},
-        )
-    log.info("scan job %s approved", job_id)
-    return get(store, job_id=job_id)
+    values = {"queued_at": now, "status_message": ""}
+    return _act(store, job_id=job_id, action=ScanJobAction.APPROVE, values=values, now=now)
 
 
 def cancel(store: Store, *, job_id: int, now: datetime) -> ScanJob:
     """Cancel: final. Unclaimed work is dropped; scanners working on it are told to stop."""
-    with store.transaction() as s:
-        move_scan_job(
-            s,
-            job_id=job_id,
-            action=ScanJobAction.CANCEL,
-            values={"updated_at": now, "end_time": now, "status_message": "Canceled by the user."},
-        )
-        cancel_open_work(s, job_id=job_id, now=now)
-    log.info("scan job %s canceled", job_id)
-    return get(store, job_id=job_id)
+    values = {"end_time": now, "status_message": "Canceled by the user."}
+    return _act(store, job_id=job_id, action=ScanJobAction.CANCEL, values=values, now=now)
 
 
 def cancel_open_work(s: Session, *, job_id: int, now: datetime) -> None:
