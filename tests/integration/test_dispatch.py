@@ -12,12 +12,11 @@ from sqlalchemy import select
 
 from quipu.dispatch.dispatcher import advance, sweep_heartbeats
 from quipu.dispatch.loop import DispatchLoop
-from quipu.services import protocol, scan_jobs, scanners
+from quipu.services import alarms, protocol, scan_jobs, scanners
 from quipu.settings import Settings
 from quipu.store import Store
 from quipu.store.secrets import SecretBox
 from quipu.store.tables import (
-    Alarm,
     Credential,
     Scan,
     ScanJob,
@@ -356,7 +355,9 @@ def test_a_job_that_cannot_advance_raises_the_stuck_alarm(
             task.source = ["damaged"]  # type: ignore[assignment]
     loop.tick(NOW)
     job = job_of(store, job_id)
-    with store.transaction() as s:
-        alarms = s.scalars(select(Alarm)).all()
+    count, raised = alarms.list_alarms(store, offset=0, limit=10)
     assert job.status == "failed" and "stuck" in job.status_message
-    assert [(a.kind, a.scan_job_id) for a in alarms] == [("scan_stuck", job_id)]
+    assert count == 1
+    assert [(a.kind, a.scan_job_id, a.message) for a in raised] == [
+        ("scan_stuck", job_id, job.status_message)
+    ]

@@ -7,12 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select
 
 from quipu.api.deps import CurrentUser, Now, SettingsDep, StoreDep
 from quipu.api.pagination import Page, Paging, page_of
-from quipu.services import auth, scanners
-from quipu.store.tables import Alarm
+from quipu.services import alarms, auth, scanners
 
 router = APIRouter(prefix="/api/v1", tags=["scanners"])
 
@@ -164,11 +162,7 @@ def list_alarms(
     request: Request, user: CurrentUser, store: StoreDep, paging: Paging
 ) -> Page[AlarmOut]:
     """Alarms (such as scan-stuck), newest first."""
-    with store.transaction() as s:
-        count = s.scalar(select(func.count()).select_from(Alarm)) or 0
-        rows = s.scalars(
-            select(Alarm).order_by(Alarm.id.desc()).offset(paging.offset).limit(paging.page_size)
-        ).all()
+    count, rows = alarms.list_alarms(store, offset=paging.offset, limit=paging.page_size)
     results = [
         AlarmOut(
             id=a.id,
