@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from quipu.collectors.network import facts, script
-from quipu.collectors.network.facts import Section
+from quipu.collectors.network import facts, framing, script, ssh_facts
+from quipu.collectors.network.framing import Section
 from quipu.collectors.network.models import Credential, SystemResult
 
 DATA = Path(__file__).parent / "data" / "facts"
@@ -37,7 +37,7 @@ def recorded(name: str) -> tuple[str, str]:
 
 def facts_of(name: str) -> dict[str, Any]:
     text, marker = recorded(name)
-    sections = facts.parse_sections(text, marker=marker)
+    sections = framing.parse_sections(text, marker=marker)
     return facts.extract(sections, marker=marker, checked_in_at=NOW)
 
 
@@ -54,14 +54,14 @@ def frame(name: str, output: str, status: int = 0, marker: str = M) -> str:
 
 def test_every_command_of_the_script_is_framed_in_a_recording() -> None:
     text, marker = recorded("debian12-lab-sudo.txt")
-    sections = facts.parse_sections(text, marker=marker)
+    sections = framing.parse_sections(text, marker=marker)
     expected = {command.name for command in script.COMMANDS} | {script.PRIVILEGED}
     assert set(sections) == expected
 
 
 def test_a_failing_command_keeps_its_status_and_spoils_nothing_else() -> None:
     text = frame("a", "one") + frame("b", "cat: /etc/redhat-release: missing", 1) + frame("c", "3")
-    sections = facts.parse_sections(text, marker=M)
+    sections = framing.parse_sections(text, marker=M)
     assert [(s.name, s.output, s.status) for s in sections.values()] == [
         ("a", "one", 0),
         ("b", "cat: /etc/redhat-release: missing", 1),
@@ -79,7 +79,7 @@ def test_marker_like_text_in_an_output_does_not_end_its_section() -> None:
             "last line",
         ]
     )
-    sections = facts.parse_sections(frame("a", tricky) + frame("b", "fine"), marker=M)
+    sections = framing.parse_sections(frame("a", tricky) + frame("b", "fine"), marker=M)
     assert sections["a"].output == tricky
     assert sections["b"] == Section("b", "fine", 0)
 
@@ -88,20 +88,20 @@ def test_output_without_a_final_newline_keeps_its_last_line() -> None:
     # The framing prints a newline before the end line, so "abc" (no newline) arrives as
     # "abc\n<end>" and "abc\n" as "abc\n\n<end>".
     text = f"{M} begin a\nabc\n{M} end a 0\n{M} begin b\nabc\n\n{M} end b 0\n"
-    sections = facts.parse_sections(text, marker=M)
+    sections = framing.parse_sections(text, marker=M)
     assert sections["a"].output == sections["b"].output == "abc"
 
 
 def test_a_section_cut_short_is_dropped_and_the_next_one_parsed() -> None:
     text = f"{M} begin a\npartial output\n" + frame("b", "whole")
-    sections = facts.parse_sections(text, marker=M)
+    sections = framing.parse_sections(text, marker=M)
     assert list(sections) == ["b"]
 
 
 def test_the_first_complete_section_of_a_name_wins() -> None:
     privileged = frame("dmi", "product_uuid=4231a6b4-5c2d-8e7f-1a2b-3c4d5e6f7a8b")
     fallback = frame("dmi", "sys_vendor=VMware, Inc.")
-    sections = facts.parse_sections(privileged + fallback, marker=M)
+    sections = framing.parse_sections(privileged + fallback, marker=M)
     assert sections["dmi"].output.startswith("product_uuid")
 
 
@@ -109,7 +109,7 @@ def test_the_first_complete_section_of_a_name_wins() -> None:
     "text", ["", "garbage\nno markers at all\n", frame("a", "x", marker="QUIPU-other")]
 )
 def test_text_without_the_runs_marker_has_no_sections(text: str) -> None:
-    assert facts.parse_sections(text, marker=M) == {}
+    assert framing.parse_sections(text, marker=M) == {}
 
 
 def test_no_section_at_all_gives_every_fact_none_but_the_checkin() -> None:
@@ -551,7 +551,7 @@ def test_mac_addresses_missing() -> None:
 
 
 def test_public_key_line_without_options() -> None:
-    assert facts.parse_public_key_line(ALICE_PUB) == {
+    assert ssh_facts.parse_public_key_line(ALICE_PUB) == {
         "type": "ssh-ed25519",
         "fingerprint": ALICE_KEY,
         "comment": "alice@laptop",
@@ -561,7 +561,7 @@ def test_public_key_line_without_options() -> None:
 
 def test_public_key_line_with_options_containing_spaces_and_commas() -> None:
     line = f'restrict,command="echo a, b c",environment="X=1" {ALICE_PUB}'
-    parsed = facts.parse_public_key_line(line)
+    parsed = ssh_facts.parse_public_key_line(line)
     assert parsed is not None
     assert parsed["options"] == ["restrict", 'command="echo a, b c"', 'environment="X=1"']
     assert parsed["fingerprint"] == ALICE_KEY
@@ -581,12 +581,12 @@ def test_public_key_line_with_options_containing_spaces_and_commas() -> None:
     ],
 )
 def test_malformed_key_lines_are_skipped(line: str) -> None:
-    assert facts.parse_public_key_line(line) is None
+    assert ssh_facts.parse_public_key_line(line) is None
 
 
 def test_authorized_keys_missing_or_failed_is_none() -> None:
-    assert facts.parse_authorized_keys(None, marker=M) is None
-    assert facts.parse_authorized_keys(section("", 1), marker=M) is None
+    assert ssh_facts.parse_authorized_keys(None, marker=M) is None
+    assert ssh_facts.parse_authorized_keys(section("", 1), marker=M) is None
 
 
 def test_authorized_keys_skip_lines_before_any_file_and_repeated_files() -> None:
@@ -599,15 +599,15 @@ def test_authorized_keys_skip_lines_before_any_file_and_repeated_files() -> None
             ALICE_PUB,
         ]
     )
-    keys = facts.parse_authorized_keys(section(text), marker=M)
+    keys = ssh_facts.parse_authorized_keys(section(text), marker=M)
     assert keys is not None
     assert [key["fingerprint"] for key in keys["alice"]] == [ALICE_KEY]
 
 
 def test_sshd_config_missing_failed_or_empty_is_none() -> None:
-    assert facts.parse_sshd_config(None) is None
-    assert facts.parse_sshd_config(section("", 1)) is None
-    assert facts.parse_sshd_config(section("Bad configuration option\n")) is None
+    assert ssh_facts.parse_sshd_config(None) is None
+    assert ssh_facts.parse_sshd_config(section("", 1)) is None
+    assert ssh_facts.parse_sshd_config(section("Bad configuration option\n")) is None
 
 
 def test_has_sudo_needs_the_privileged_section_to_answer() -> None:

@@ -7,17 +7,20 @@ None, never a guess.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import dataclasses
-import hashlib
 import ipaddress
 import logging
 import re
 import shlex
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+
+from quipu.collectors.network.framing import Section, Sections, succeeded
+from quipu.collectors.network.ssh_facts import (
+    parse_authorized_keys,
+    parse_host_keys,
+    parse_sshd_config,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -57,96 +60,11 @@ _VIRT_NAMES = {"oracle": "virtualbox", "microsoft": "hyperv"}
 """systemd-detect-virt's names where the usual ones differ."""
 _UNREAL_UIDS = frozenset({65534, 4294967294, 4294967295})
 """nobody and its kin, which sit above UID_MIN but are not users."""
-_KEY_TYPES = frozenset(
-    {
-        "ssh-rsa",
-        "ssh-dss",
-        "ssh-ed25519",
-        "ssh-ed448",
-        "ecdsa-sha2-nistp256",
-        "ecdsa-sha2-nistp384",
-        "ecdsa-sha2-nistp521",
-        "sk-ecdsa-sha2-nistp256@openssh.com",
-        "sk-ssh-ed25519@openssh.com",
-    }
-)
-_CERT_SUFFIX = "-cert-v01@openssh.com"
 _MAC = re.compile(r"((?:[0-9a-f]{2}:){5}[0-9a-f]{2})\s*$")
 _IP_ADDR = re.compile(r"\binet6?\s+(?:addr:\s*)?([0-9A-Fa-f:.]+(?:%\w+)?)(?:/\d+)?")
 _KEY_ID = re.compile(r"Key ID ([0-9a-fA-F]{16})")
 _MACHINE_ID = re.compile(r"[0-9a-f]{32}")
 _REDHAT_RELEASE = re.compile(r"^(?P<name>.+?)\s+release\s+(?P<version>[0-9][\w.]*)")
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Section:
-    """What one command printed (standard output, without the final newline) and its exit
-    status."""
-
-    name: str
-    output: str
-    status: int
-
-    @property
-    def ok(self) -> bool:
-        return self.status == 0
-
-    def lines(self) -> list[str]:
-        return self.output.splitlines()
-
-
-Sections = dict[str, Section]
-
-
-def parse_sections(text: str, *, marker: str) -> Sections:
-    """Split the script's output into sections.
-
-    Only lines that begin with the run's marker frame a section. A section that began but
-    never ended (its shell was killed) is dropped; when a name appears twice, the first
-    complete section wins: the privileged run comes before its unprivileged fallback.
-    """
-    begin = f"{marker} begin "
-    end = f"{marker} end "
-    sections: Sections = {}
-    name: str | None = None
-    lines: list[str] = []
-    for line in text.split("\n"):
-        if line.startswith(begin):
-            name, lines = line[len(begin) :].strip(), []
-            continue
-        if name is None:
-            continue
-        if line.startswith(end):
-            closed, _, status = line[len(end) :].rpartition(" ")
-            if closed == name and status.lstrip("-").isdigit():
-                # The framing prints a newline before the end line; drop it.
-                if lines and lines[-1] == "":
-                    lines.pop()
-                sections.setdefault(name, Section(name, "\n".join(lines), int(status)))
-                name = None
-                continue
-        lines.append(line)
-    return sections
-
-
-def _ok(section: Section | None) -> Section | None:
-    return section if section is not None and section.ok else None
-
-
-def _subframes(section: Section, *, marker: str) -> Iterator[tuple[list[str], list[str]]]:
-    """The ``<marker> file <words...>`` frames inside a section: their words and lines."""
-    prefix = f"{marker} file "
-    words: list[str] | None = None
-    lines: list[str] = []
-    for line in section.lines():
-        if line.startswith(prefix):
-            if words is not None:
-                yield words, lines
-            words, lines = line[len(prefix) :].split(" ", 1), []
-        elif words is not None:
-            lines.append(line)
-    if words is not None:
-        yield words, lines
 
 
 # --- identity -------------------------------------------------------------------------
@@ -160,7 +78,7 @@ def parse_uname(section: Section | None) -> dict[str, str | None]:
         "uname_kernel": None,
         "uname_processor": None,
     }
-    words = section.output.split() if (section := _ok(section)) else []
+    words = section.output.split() if (section := succeeded(section)) else []
     if len(words) < 3:
         return facts
     processor = " ".join(words[3:])
@@ -195,14 +113,14 @@ def parse_etc_release(
         "etc_release_version": None,
         "etc_release_release": None,
     }
-    if section := _ok(os_release):
+    if section := succeeded(os_release):
         values = parse_os_release(section.output)
         if values.get("NAME"):
             facts["etc_release_name"] = values["NAME"]
             facts["etc_release_version"] = values.get("VERSION_ID") or None
             facts["etc_release_release"] = values.get("PRETTY_NAME") or None
             return facts
-    if section := _ok(redhat_release):
+    if section := succeeded(redhat_release):
         line = next((line.strip() for line in section.lines() if line.strip()), "")
         match = _REDHAT_RELEASE.match(line)
         if match:
@@ -213,7 +131,7 @@ def parse_etc_release(
 
 
 def parse_machine_id(section: Section | None) -> str | None:
-    if not (section := _ok(section)):
+    if not (section := succeeded(section)):
         return None
     value = section.output.strip().lower()
     return value if _MACHINE_ID.fullmatch(value) and set(value) != {"0"} else None
@@ -235,7 +153,7 @@ def parse_cpuinfo(section: Section | None) -> dict[str, Any]:
         "cpu_core_count": None,
         "cpu_model_name": None,
     }
-    if not (section := _ok(section)):
+    if not (section := succeeded(section)):
         return facts
     processors: list[dict[str, str]] = []
     for line in section.lines():
@@ -261,7 +179,7 @@ def parse_cpuinfo(section: Section | None) -> dict[str, Any]:
 
 def parse_memory_bytes(section: Section | None) -> int | None:
     """MemTotal from /proc/meminfo, in bytes."""
-    if not (section := _ok(section)):
+    if not (section := succeeded(section)):
         return None
     match = re.search(r"^MemTotal:\s*(\d+)\s*kB\s*$", section.output, re.MULTILINE)
     return int(match[1]) * 1024 if match else None
@@ -299,7 +217,7 @@ _DMIDECODE_FIELDS = {
 def parse_dmidecode(section: Section | None) -> dict[str, str | None]:
     """The same values from ``dmidecode -t 0 -t 1 -t 3``, named as in /sys/class/dmi/id."""
     values: dict[str, str | None] = {}
-    if not (section := _ok(section)):
+    if not (section := succeeded(section)):
         return values
     heading = ""
     for line in section.lines():
@@ -350,7 +268,7 @@ def cloud_provider(dmi: dict[str, str | None]) -> str | None:
 
 def parse_virt_what(section: Section | None) -> str | None:
     """virt-what's most general answer; its silence with status 0 means bare metal."""
-    if not (section := _ok(section)):
+    if not (section := succeeded(section)):
         return None
     lines = [line.strip() for line in section.lines() if line.strip()]
     return lines[0] if lines else "bare metal"
@@ -394,7 +312,7 @@ def virt_type(
 def parse_ip_addresses(section: Section | None) -> list[str] | None:
     """Addresses from ``ip -o addr`` (or ``ifconfig -a``), without loopback and link-local
     ones, which say nothing about where the system is."""
-    if not (section := _ok(section)):
+    if not (section := succeeded(section)):
         return None
     addresses: list[str] = []
     for match in _IP_ADDR.finditer(section.output):
@@ -427,7 +345,7 @@ def parse_mac_addresses(section: Section | None) -> list[str] | None:
 
 def parse_rpm(section: Section | None) -> tuple[int | None, int | None]:
     """Installed rpm packages, and how many are signed with a Red Hat key."""
-    if not (section := _ok(section)):
+    if not (section := succeeded(section)):
         return None, None
     total = signed = 0
     for line in section.lines():
@@ -500,10 +418,10 @@ def _snake(field: str) -> str:
 
 def system_user_count(*, passwd: Section | None, login_defs: Section | None) -> int | None:
     """Accounts with a user id of at least UID_MIN (from /etc/login.defs, else 1000)."""
-    if not (passwd := _ok(passwd)):
+    if not (passwd := succeeded(passwd)):
         return None
     uid_min = 1000
-    if login_defs := _ok(login_defs):
+    if login_defs := succeeded(login_defs):
         match = re.search(r"^\s*UID_MIN\s+(\d+)", login_defs.output, re.MULTILINE)
         if match:
             uid_min = int(match[1])
@@ -518,173 +436,6 @@ def system_user_count(*, passwd: Section | None, login_defs: Section | None) -> 
         if uid >= uid_min and uid not in _UNREAL_UIDS:
             count += 1
     return count if seen else None
-
-
-# --- SSH estate -----------------------------------------------------------------------
-
-
-def _fingerprint(key_type: str, blob_text: str) -> str | None:
-    """OpenSSH's SHA256 fingerprint of a public key blob, or None when the blob is not
-    valid base64 or does not hold a key of ``key_type``."""
-    try:
-        blob = base64.b64decode(blob_text, validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    if len(blob) < 4:
-        return None
-    length = int.from_bytes(blob[:4], "big")
-    if blob[4 : 4 + length] != key_type.encode():
-        return None
-    digest = base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
-    return f"SHA256:{digest}"
-
-
-def _known_key_type(word: str) -> bool:
-    base = word.removesuffix(_CERT_SUFFIX)
-    return base in _KEY_TYPES or word in _KEY_TYPES
-
-
-def _split_options(line: str) -> tuple[str, str]:
-    """The leading options of an authorized_keys line, and the rest of it."""
-    quoted = False
-    index = 0
-    while index < len(line):
-        char = line[index]
-        if char == "\\" and quoted:
-            index += 2
-            continue
-        if char == '"':
-            quoted = not quoted
-        elif char in " \t" and not quoted:
-            break
-        index += 1
-    return line[:index], line[index:].strip()
-
-
-def _option_list(options: str) -> list[str]:
-    parts: list[str] = []
-    current = ""
-    quoted = False
-    escaped = False
-    for char in options:
-        if escaped:
-            current += char
-            escaped = False
-            continue
-        if char == "\\" and quoted:
-            current += char
-            escaped = True
-            continue
-        if char == '"':
-            quoted = not quoted
-        if char == "," and not quoted:
-            parts.append(current)
-            current = ""
-            continue
-        current += char
-    parts.append(current)
-    return [part for part in parts if part]
-
-
-def parse_public_key_line(line: str) -> dict[str, Any] | None:
-    """One authorized_keys (or .pub) line as type, fingerprint, comment and options; None
-    for blank, comment and malformed lines, which sshd ignores too."""
-    line = line.strip()
-    if not line or line.startswith("#"):
-        return None
-    options: list[str] = []
-    words = line.split(None, 1)
-    if not _known_key_type(words[0]):
-        raw_options, line = _split_options(line)
-        options = _option_list(raw_options)
-        words = line.split(None, 1)
-        if not words or not _known_key_type(words[0]):
-            return None
-    key_type = words[0]
-    rest = words[1].split(None, 1) if len(words) > 1 else []
-    if not rest:
-        return None
-    fingerprint = _fingerprint(key_type, rest[0])
-    if fingerprint is None:
-        return None
-    return {
-        "type": key_type,
-        "fingerprint": fingerprint,
-        "comment": rest[1].strip() if len(rest) > 1 else None,
-        "options": options,
-    }
-
-
-def parse_authorized_keys(
-    section: Section | None, *, marker: str
-) -> dict[str, list[dict[str, Any]]] | None:
-    """Each user's authorized keys, with the file they are in; users without any are left
-    out."""
-    if not (section := _ok(section)):
-        return None
-    keys: dict[str, list[dict[str, Any]]] = {}
-    seen: set[tuple[str, str]] = set()
-    for words, lines in _subframes(section, marker=marker):
-        if len(words) != 2 or tuple(words) in seen:
-            continue
-        user, path = words
-        seen.add((user, path))
-        for line in lines:
-            key = parse_public_key_line(line)
-            if key is not None:
-                keys.setdefault(user, []).append({"file": path, **key})
-    return keys
-
-
-def parse_host_keys(section: Section | None, *, marker: str) -> list[dict[str, Any]] | None:
-    """The host's public keys: type, fingerprint and the file they were read from."""
-    if not (section := _ok(section)):
-        return None
-    keys: list[dict[str, Any]] = []
-    for words, lines in _subframes(section, marker=marker):
-        path = " ".join(words)
-        for line in lines:
-            key = parse_public_key_line(line)
-            if key is not None:
-                keys.append({"file": path, "type": key["type"], "fingerprint": key["fingerprint"]})
-    return keys
-
-
-_MULTI_VALUED = frozenset(
-    {
-        "acceptenv",
-        "hostcertificate",
-        "hostkey",
-        "include",
-        "listenaddress",
-        "permitlisten",
-        "permitopen",
-        "port",
-        "setenv",
-        "subsystem",
-    }
-)
-
-
-def parse_sshd_config(section: Section | None) -> dict[str, Any] | None:
-    """``sshd -T``: each setting's effective value; settings that may repeat (hostkey,
-    listenaddress, ...) are lists."""
-    if not (section := _ok(section)):
-        return None
-    settings: dict[str, Any] = {}
-    for line in section.lines():
-        key, _, value = line.strip().partition(" ")
-        if not re.fullmatch(r"[a-z0-9]+", key):
-            continue
-        value = value.strip()
-        if key in _MULTI_VALUED:
-            settings.setdefault(key, []).append(value)
-        elif key in settings:
-            previous = settings[key]
-            settings[key] = [*previous, value] if isinstance(previous, list) else [previous, value]
-        else:
-            settings[key] = value
-    return settings or None
 
 
 def has_privilege(section: Section | None) -> bool:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import asyncssh
 
-from quipu.collectors.network import facts, script
+from quipu.collectors.network import facts, framing, script
 from quipu.collectors.network.models import FAILED, SUCCESS, UNREACHABLE, Credential, SystemResult
 from quipu.collectors.network.ssh import (
     AddressLimits,
@@ -72,7 +72,7 @@ async def inspect(
         if unreachable is not None:
             return failed(unreachable, UNREACHABLE)
         return failed(f"SSH error: {getattr(error, 'reason', None) or error}")
-    sections = facts.parse_sections(_text(completed.stdout), marker=marker)
+    sections = framing.parse_sections(_text(completed.stdout), marker=marker)
     if not sections:
         stderr = _text(completed.stderr).strip()[-_STDERR_TAIL:]
         return failed(
