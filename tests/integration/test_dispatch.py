@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from quipu.dispatch.dispatcher import advance, sweep_heartbeats
+from quipu.dispatch.dispatcher import advance
 from quipu.dispatch.loop import DispatchLoop
+from quipu.dispatch.sweeps import sweep_heartbeats
 from quipu.services import alarms, protocol, scan_jobs, scanners
 from quipu.settings import Settings
 from quipu.store import Store

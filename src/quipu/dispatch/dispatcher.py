@@ -10,10 +10,10 @@ import itertools
 import logging
 from collections import Counter
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from quipu.collectors.network.targets import expand, split_targets, to_ranges
@@ -43,7 +43,7 @@ from quipu.services.scan_jobs import cancel_open_work
 from quipu.services.scanners import BUILTIN_NAME, is_online
 from quipu.settings import Settings
 from quipu.store import Store
-from quipu.store.statements import move_scan_job, move_task, take_lease
+from quipu.store.statements import move_scan_job, move_task
 from quipu.store.tables import Alarm, ScanJob, Scanner, ScannerJob, SystemResult, Task
 
 log = logging.getLogger(__name__)
@@ -414,60 +414,3 @@ def raise_stuck_alarm(store: Store, *, job_id: int, now: datetime, reason: str) 
         cancel_open_work(s, job_id=job_id, now=now)
         s.add(Alarm(kind="scan_stuck", scan_job_id=job_id, message=message, created_at=now))
     log.error("%s", message)
-
-
-def sweep_heartbeats(store: Store, *, settings: Settings, now: datetime) -> int:
-    """Give the work of silent scanners (claimed, or waiting to be claimed) to another online
-    scanner of its source; work no other scanner can take waits for its own."""
-    cutoff = now - timedelta(seconds=settings.heartbeat_timeout_s)
-    moved = 0
-    with store.transaction() as s:
-        scanners = list(s.scalars(select(Scanner).where(Scanner.enabled.is_(True))))
-        offline = {sc.id for sc in scanners if (sc.last_heartbeat or sc.created_at) <= cutoff}
-        online = [sc for sc in scanners if sc.id not in offline]
-        stranded = list(
-            s.scalars(
-                select(ScannerJob)
-                .where(
-                    ScannerJob.scanner_id.in_(offline),
-                    or_(
-                        ScannerJob.status == ScannerJobStatus.PENDING.value,
-                        and_(
-                            ScannerJob.status.in_(
-                                [ScannerJobStatus.CLAIMED.value, ScannerJobStatus.RUNNING.value]
-                            ),
-                            # a claim is a sign of life too: only work held a whole timeout
-                            ScannerJob.claimed_at <= cutoff,
-                        ),
-                    ),
-                )
-                .order_by(ScannerJob.id)
-                .with_for_update(skip_locked=True)
-            )
-        )
-        turn = itertools.count()
-        for job in stranded:
-            task = s.get_one(Task, job.task_id)
-            ids = task.source.get("scanner_ids") or []
-            eligible = [sc for sc in online if (sc.id in ids if ids else sc.name == BUILTIN_NAME)]
-            if not eligible:
-                continue  # no other scanner can take it: it waits for its own to come back
-            target = eligible[next(turn) % len(eligible)].id
-            job.status = ScannerJobStatus.PENDING.value
-            job.scanner_id = target
-            job.claimed_at = None
-            job.started_at = None
-            moved += 1
-            log.warning(
-                "scanner job %s (scan job %s) re-assigned to scanner %s: its scanner went silent",
-                job.id,
-                job.scan_job_id,
-                target,
-            )
-    return moved
-
-
-def hold_lease(store: Store, *, name: str, holder: str, now: datetime, ttl_s: float) -> bool:
-    """Take or renew a named lease; True while ``holder`` is the leader for it."""
-    with store.transaction() as s:
-        return take_lease(s, name=name, holder=holder, now=now, ttl_s=ttl_s)

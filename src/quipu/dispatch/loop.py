@@ -8,13 +8,8 @@ import threading
 import uuid
 from datetime import UTC, datetime
 
-from quipu.dispatch.dispatcher import (
-    advance,
-    hold_lease,
-    running_job_ids,
-    start_queued_jobs,
-    sweep_heartbeats,
-)
+from quipu.dispatch.dispatcher import advance, running_job_ids, start_queued_jobs
+from quipu.dispatch.sweeps import hold_lease, sweep_heartbeats
 from quipu.settings import Settings
 from quipu.store import Store
 
