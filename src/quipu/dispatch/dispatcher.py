@@ -143,25 +143,39 @@ class JobAdvancer:
 
     def _finish_tasks(self) -> None:
         """End every running task whose scanner jobs have all ended."""
-        open_jobs: dict[int, list[ScannerJob]] = {}
-        for job in self.s.scalars(select(ScannerJob).where(ScannerJob.scan_job_id == self.job.id)):
-            open_jobs.setdefault(job.task_id, []).append(job)
+        # Counts and failures only: reading every scanner job of a large scan job on each
+        # completion would make a scan job's cost grow with the square of its size.
+        still_open = dict(
+            self.s.execute(
+                select(ScannerJob.task_id, func.count())
+                .where(
+                    ScannerJob.scan_job_id == self.job.id,
+                    ScannerJob.status.not_in([st.value for st in SCANNER_JOB_FINAL]),
+                )
+                .group_by(ScannerJob.task_id)
+            ).all()
+        )
+        failed: dict[int, list[str]] = {}
+        for task_id, message in self.s.execute(
+            select(ScannerJob.task_id, ScannerJob.error_message).where(
+                ScannerJob.scan_job_id == self.job.id,
+                ScannerJob.status == ScannerJobStatus.FAILED.value,
+            )
+        ):
+            failed.setdefault(task_id, []).append(message)
         for task in self.tasks:
-            if task.status != TaskStatus.RUNNING:
+            if task.status != TaskStatus.RUNNING or still_open.get(task.id):
                 continue
-            jobs = open_jobs.get(task.id, [])
-            if any(ScannerJobStatus(j.status) not in SCANNER_JOB_FINAL for j in jobs):
-                continue
-            failures = [j for j in jobs if j.status == ScannerJobStatus.FAILED]
+            failures = failed.get(task.id, [])
             # A network connection task completes even when systems are unreachable; any
             # other failure of a scanner job is the source failing.
             if failures and not (
                 task.kind == TaskKind.CONNECT
                 and task.source_type == SourceType.NETWORK
-                and all(not j.error_message for j in failures)
+                and all(not message for message in failures)
             ):
                 reasons = "; ".join(
-                    dict.fromkeys(j.error_message or "scanner failed" for j in failures)
+                    dict.fromkeys(message or "scanner failed" for message in failures)
                 )
                 what = "Connection to" if task.kind == TaskKind.CONNECT else "Inspection of"
                 self._move(
