@@ -123,10 +123,10 @@ def test_credential_routes(api: httpx.Client) -> None:
     sat = created(
         api.post(
             "/api/v2/credentials/",
-            json={"name": "sat", "cred_type": "satellite", "username": "u", "auth_token": TOKEN},
+            json={"name": "sat", "cred_type": "satellite", "username": "u", "password": TOKEN},
         )
     )
-    assert (sat["has_auth_token"], sat["become_method"]) == (True, None)
+    assert (sat["has_password"], sat["has_auth_token"], sat["become_method"]) == (True, False, None)
 
     listed = api.get("/api/v2/credentials/").json()
     assert [c["name"] for c in listed["results"]] == ["Keyed", "net", "sat"]

@@ -180,8 +180,13 @@ def test_ssh_key_must_parse_with_its_passphrase(
         (vcenter(become_method="sudo"), "become_method", "only for network credentials"),
         (vcenter(become_user="root"), "become_user", "only for network credentials"),
         (vcenter(ssh_passphrase="x"), "ssh_passphrase", "only for network credentials"),
-        (vcenter(password=None), "password", "needs a password or an auth_token"),
-        (vcenter(auth_token=TOKEN), "auth_token", "not both"),
+        (vcenter(password=None), "password", "needs a password"),
+        (vcenter(auth_token=TOKEN), "auth_token", "not allowed for a vcenter credential"),
+        (
+            CredentialFields(name="sat", cred_type="satellite", username="u", auth_token=TOKEN),
+            "auth_token",
+            "logs in with a username and a password",
+        ),
         (CredentialFields(name="x", cred_type="ldap", username="u"), "cred_type", "one of"),
     ],
 )
@@ -219,20 +224,16 @@ def test_network_credential_takes_a_password_or_a_key_not_both(
     )
 
 
-def test_api_credentials_take_a_password_or_a_token(store: Store, box: SecretBox) -> None:
-    token = credentials.add_credential(
+def test_api_credentials_take_a_username_and_a_password(store: Store, box: SecretBox) -> None:
+    sat = credentials.add_credential(
         store,
         box=box,
-        fields=CredentialFields(name="sat", cred_type="satellite", username="u", auth_token=TOKEN),
+        fields=CredentialFields(name="sat", cred_type="satellite", username="u", password=TOKEN),
         now=NOW,
     )
-    assert (token.auth_type, token.has_auth_token, token.has_password) == (
-        "auth_token",
-        True,
-        False,
-    )
-    assert (token.become_method, token.become_user) == (None, None)
-    assert_no_secret(token, TOKEN)
+    assert (sat.auth_type, sat.has_auth_token, sat.has_password) == ("password", False, True)
+    assert (sat.become_method, sat.become_user) == (None, None)
+    assert_no_secret(sat, TOKEN)
     password = credentials.add_credential(store, box=box, fields=vcenter(), now=NOW)
     assert password.auth_type == "password"
 

@@ -54,9 +54,15 @@ def test_unfinished_tasks_give_no_outcome() -> None:
     assert job_outcome([]) is None
 
 
-def test_connection_failed_blocks_inspection() -> None:
-    failed = TaskView("vc", CONNECT, TaskStatus.FAILED, status_message="timed out")
-    assert inspection_blocker(failed) == "Connection to source 'vc' failed: timed out"
+def test_connection_failed_blocks_inspection_saying_the_cause_once() -> None:
+    message = "Connection to source 'vc' failed: timed out"
+    failed = TaskView("vc", CONNECT, TaskStatus.FAILED, status_message=message)
+    assert inspection_blocker(failed) == message
+    unexplained = TaskView("vc", CONNECT, TaskStatus.FAILED)
+    assert inspection_blocker(unexplained) == "Connection to source 'vc' failed."
+    blocked = TaskView("vc", INSPECT, TaskStatus.FAILED, status_message=message)
+    outcome = job_outcome([failed, blocked])
+    assert outcome is not None and outcome.message == message
 
 
 def test_zero_reachable_blocks_inspection_and_says_so() -> None:

@@ -11,6 +11,7 @@ from pydantic_core import PydanticCustomError
 
 from quipu.api.deps import CurrentUser, Now, StoreDep
 from quipu.api.pagination import Page, Paging, page_of
+from quipu.domain.states import SourceType
 from quipu.services import credentials
 from quipu.store.secrets import SecretBox
 
@@ -24,7 +25,8 @@ def get_secrets(request: Request) -> SecretBox:
 
 SecretsDep = Annotated[SecretBox, Depends(get_secrets)]
 
-CredType = Literal["network", "vcenter", "satellite"]
+CredType = SourceType
+"""A credential's type is the type of source it is for."""
 BecomeMethod = Literal["sudo", "su", "pbrun", "pfexec", "doas", "dzdo", "ksu", "runas"]
 Name = Annotated[str, Field(min_length=1, max_length=64)]
 Secret = Annotated[

@@ -26,6 +26,7 @@ router = APIRouter(prefix="/api/v2/sources", tags=["sources"])
 SslProtocol = Literal["SSLv23", "TLSv1", "TLSv1_1", "TLSv1_2", "TLSv1_3"]
 SchedulingMode = Literal["immediate", "mediated"]
 Port = Annotated[int, Field(ge=1, le=65535)]
+ProxyUrl = Annotated[str, Field(min_length=1, max_length=512)]
 Rate = Annotated[float, Field(ge=0, description="Probes per second for this source; 0 = no limit.")]
 AllowLarge = Annotated[
     bool, Query(description="Allow a network source of more than 65,536 systems.")
@@ -44,6 +45,7 @@ class SourceCreate(BaseModel):
     ssl_cert_verify: bool | None = Field(None, description="vcenter/satellite; default true.")
     ssl_protocol: SslProtocol | None = Field(None, description="vcenter/satellite only.")
     disable_ssl: bool | None = Field(None, description="vcenter/satellite; default false.")
+    proxy_url: ProxyUrl | None = Field(None, description="vcenter/satellite: an HTTP(S) proxy.")
     scheduling_mode: SchedulingMode | None = Field(None, description="Default: immediate.")
     max_probes_per_second: Rate | None = None
     scanners: list[int] = Field(
@@ -65,6 +67,7 @@ class SourceUpdate(BaseModel):
     ssl_cert_verify: bool | None = None
     ssl_protocol: SslProtocol | None = None
     disable_ssl: bool | None = None
+    proxy_url: ProxyUrl | None = None
     scheduling_mode: SchedulingMode | None = None
     max_probes_per_second: Rate | None = None
     scanners: list[int] | None = None
@@ -91,6 +94,7 @@ class SourcePublic(BaseModel):
     ssl_cert_verify: bool | None
     ssl_protocol: str | None
     disable_ssl: bool | None
+    proxy_url: str | None
     scheduling_mode: str
     max_probes_per_second: float
     scanners: list[RefPublic]

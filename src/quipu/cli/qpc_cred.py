@@ -15,6 +15,8 @@ from quipu.cli.qpc_common import (
     usage_error,
 )
 from quipu.cli.qpc_http import Api, clear_objects, connect
+from quipu.domain.source_types import Auth, rules_of
+from quipu.domain.states import SourceType
 
 app = typer.Typer(help="Manage credentials.", no_args_is_help=True)
 
@@ -23,12 +25,6 @@ PASSWORD_QUESTION = "Provide a connection password."
 PASSPHRASE_QUESTION = "Provide a passphrase for the SSH keyfile."
 BECOME_QUESTION = "Provide a privilege escalation password to be used when running a network scan."
 TOKEN_QUESTION = "Provide a token for authentication."
-
-
-class SourceKind(enum.StrEnum):
-    NETWORK = "network"
-    VCENTER = "vcenter"
-    SATELLITE = "satellite"
 
 
 class BecomeMethod(enum.StrEnum):
@@ -64,7 +60,7 @@ BecomePasswordFlag = Annotated[
     bool, typer.Option("--become-password", help="Ask for the privilege escalation password.")
 ]
 TokenFlag = Annotated[
-    bool, typer.Option("--token", help="Ask for an auth token (vcenter, satellite).")
+    bool, typer.Option("--token", help="Ask for an auth token (sources that take one).")
 ]
 
 
@@ -101,7 +97,7 @@ def _secrets(
 @app.command()
 def add(
     name: Name,
-    cred_type: Annotated[SourceKind, typer.Option("--type", help="Credential type.")],
+    cred_type: Annotated[SourceType, typer.Option("--type", help="Credential type.")],
     username: Annotated[str, typer.Option("--username", help="User to log in as.")],
     password: PasswordFlag = False,
     sshkeyfile: KeyFile = None,
@@ -117,8 +113,8 @@ def add(
     if sshpassphrase and sshkeyfile is None:
         usage_error("--sshpassphrase needs --sshkeyfile.")
     if not (password or sshkeyfile is not None or token):
-        other = "--sshkeyfile" if cred_type == SourceKind.NETWORK else "--token"
-        usage_error(f"Give --password or {other}.")
+        auth = rules_of(cred_type).auth
+        usage_error("Give --password or --sshkeyfile." if auth == Auth.SSH else "Give --password.")
     with connect() as api:
         body: dict[str, Any] = {"name": name, "cred_type": cred_type.value, "username": username}
         if become_method is not None:
@@ -177,7 +173,7 @@ def edit(
 @app.command("list")
 def list_credentials(
     cred_type: Annotated[
-        SourceKind | None, typer.Option("--type", help="Only credentials of this type.")
+        SourceType | None, typer.Option("--type", help="Only credentials of this type.")
     ] = None,
 ) -> None:
     """List credentials as JSON."""

@@ -9,8 +9,9 @@ import typer
 
 from quipu.cli.qpc_common import fail, hosts_from, parse_bool, print_json, usage_error
 from quipu.cli.qpc_cred import PATH as CREDENTIALS_PATH
-from quipu.cli.qpc_cred import SourceKind
 from quipu.cli.qpc_http import Api, clear_objects, connect
+from quipu.domain.source_types import rules_of
+from quipu.domain.states import SourceType
 
 app = typer.Typer(help="Manage sources.", no_args_is_help=True)
 
@@ -56,6 +57,12 @@ SslProtocolOption = Annotated[
 DisableSsl = Annotated[
     str | None, typer.Option("--disable-ssl", help="true or false: connect without SSL.")
 ]
+ProxyUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--proxy-url", help="HTTP(S) proxy to reach the server through (vcenter, satellite)."
+    ),
+]
 Scheduling = Annotated[
     SchedulingMode | None,
     typer.Option("--scheduling-mode", help="mediated: scan jobs wait for an approval."),
@@ -71,8 +78,8 @@ Scanners = Annotated[
 AllowLarge = Annotated[bool, typer.Option("--allow-large", help="Allow more than 65,536 systems.")]
 
 
-def format_ssl_error(options: list[str]) -> str:
-    return f"Error: Invalid SSL options for network source: {', '.join(options)}"
+def format_ssl_error(options: list[str], *, source_type: str) -> str:
+    return f"Error: Invalid SSL options for {source_type} source: {', '.join(options)}"
 
 
 def find_source(api: Api, *, name: str) -> dict[str, Any]:
@@ -103,22 +110,24 @@ def _body(
     ssl_cert_verify: str | None,
     ssl_protocol: SslProtocol | None,
     disable_ssl: str | None,
+    proxy_url: str | None,
     scheduling_mode: SchedulingMode | None,
     max_probes_per_second: float | None,
     scanners: list[str] | None,
 ) -> dict[str, Any]:
-    """The request body for the options given; refuses SSL options for a network source."""
+    """The request body for the options given; refuses SSL options where they do not apply."""
     ssl_given = [
         option
         for option, value in (
             ("--ssl-cert-verify", ssl_cert_verify),
             ("--ssl-protocol", ssl_protocol),
             ("--disable-ssl", disable_ssl),
+            ("--proxy-url", proxy_url),
         )
         if value is not None
     ]
-    if source_type == SourceKind.NETWORK and ssl_given:
-        fail(format_ssl_error(ssl_given))
+    if ssl_given and not rules_of(source_type).tls_options:
+        fail(format_ssl_error(ssl_given, source_type=source_type))
     body: dict[str, Any] = {}
     if hosts:
         body["hosts"] = hosts_from(hosts)
@@ -132,6 +141,8 @@ def _body(
         body["ssl_protocol"] = ssl_protocol.value
     if disable_ssl is not None:
         body["disable_ssl"] = parse_bool(disable_ssl, option="--disable-ssl")
+    if proxy_url is not None:
+        body["proxy_url"] = proxy_url
     if scheduling_mode is not None:
         body["scheduling_mode"] = scheduling_mode.value
     if max_probes_per_second is not None:
@@ -146,7 +157,7 @@ def _body(
 @app.command()
 def add(
     name: Name,
-    source_type: Annotated[SourceKind, typer.Option("--type", help="Source type.")],
+    source_type: Annotated[SourceType, typer.Option("--type", help="Source type.")],
     hosts: Hosts = None,
     cred: Creds = None,
     exclude_hosts: ExcludeHosts = None,
@@ -154,6 +165,7 @@ def add(
     ssl_cert_verify: SslCertVerify = None,
     ssl_protocol: SslProtocolOption = None,
     disable_ssl: DisableSsl = None,
+    proxy_url: ProxyUrl = None,
     scheduling_mode: Scheduling = None,
     max_probes_per_second: Rate = None,
     scanner: Scanners = None,
@@ -175,6 +187,7 @@ def add(
             ssl_cert_verify=ssl_cert_verify,
             ssl_protocol=ssl_protocol,
             disable_ssl=disable_ssl,
+            proxy_url=proxy_url,
             scheduling_mode=scheduling_mode,
             max_probes_per_second=max_probes_per_second,
             scanners=scanner,
@@ -195,6 +208,7 @@ def edit(
     ssl_cert_verify: SslCertVerify = None,
     ssl_protocol: SslProtocolOption = None,
     disable_ssl: DisableSsl = None,
+    proxy_url: ProxyUrl = None,
     scheduling_mode: Scheduling = None,
     max_probes_per_second: Rate = None,
     scanner: Scanners = None,
@@ -202,7 +216,7 @@ def edit(
 ) -> None:
     """Change a source: only the options given change."""
     options = (hosts, cred, exclude_hosts, port, ssl_cert_verify, ssl_protocol, disable_ssl)
-    more = (scheduling_mode, max_probes_per_second, scanner)
+    more = (proxy_url, scheduling_mode, max_probes_per_second, scanner)
     if all(value is None for value in (*options, *more)):
         usage_error("Nothing to change: give at least one option besides --name.")
     with connect() as api:
@@ -217,6 +231,7 @@ def edit(
             ssl_cert_verify=ssl_cert_verify,
             ssl_protocol=ssl_protocol,
             disable_ssl=disable_ssl,
+            proxy_url=proxy_url,
             scheduling_mode=scheduling_mode,
             max_probes_per_second=max_probes_per_second,
             scanners=scanner,
@@ -229,7 +244,7 @@ def edit(
 @app.command("list")
 def list_sources(
     source_type: Annotated[
-        SourceKind | None, typer.Option("--type", help="Only sources of this type.")
+        SourceType | None, typer.Option("--type", help="Only sources of this type.")
     ] = None,
 ) -> None:
     """List sources as JSON."""

@@ -28,12 +28,12 @@ from quipu.domain.rules import (
     jobs_to_start,
     max_probes_per_second,
 )
+from quipu.domain.source_types import rules_of
 from quipu.domain.states import (
     SCANNER_JOB_FINAL,
     ScanJobAction,
     ScanJobStatus,
     ScannerJobStatus,
-    SourceType,
     TaskAction,
     TaskKind,
     TaskStatus,
@@ -137,6 +137,9 @@ class JobAdvancer:
             counts[task_id][status] = n
         for task in self.tasks:
             c = counts[task.id]
+            if task.kind == TaskKind.CONNECT and not rules_of(task.source_type).systems_are_hosts:
+                # A server's systems are known once its API has listed them.
+                task.systems_count = sum(c.values())
             task.systems_scanned = c["success"]
             task.systems_failed = c["failed"]
             task.systems_unreachable = c["unreachable"]
@@ -167,11 +170,11 @@ class JobAdvancer:
             if task.status != TaskStatus.RUNNING or still_open.get(task.id):
                 continue
             failures = failed.get(task.id, [])
-            # A network connection task completes even when systems are unreachable; any
-            # other failure of a scanner job is the source failing.
+            # Where the source type says so, a connection task completes even when systems
+            # are unreachable; any other failure of a scanner job is the source failing.
             if failures and not (
                 task.kind == TaskKind.CONNECT
-                and task.source_type == SourceType.NETWORK
+                and not rules_of(task.source_type).connection_failure_fails_task
                 and all(not message for message in failures)
             ):
                 reasons = "; ".join(
@@ -227,7 +230,7 @@ class JobAdvancer:
 
     def _connect_targets(self, task: Task) -> list[list[str]]:
         source = task.source
-        if task.source_type != SourceType.NETWORK:
+        if not rules_of(task.source_type).systems_are_hosts:
             return [[str(h) for h in source["hosts"][:1]]]
         systems = expand(
             hosts=source["hosts"], exclude_hosts=source["exclude_hosts"], allow_large=True
@@ -236,6 +239,9 @@ class JobAdvancer:
         return split_targets(systems=systems, size=self.settings.systems_per_job)
 
     def _inspect_targets(self, connect: Task) -> list[list[str]]:
+        if not rules_of(connect.source_type).systems_are_hosts:
+            # The server is inspected as a whole: one scanner job lists and reads every system.
+            return [[str(h) for h in connect.source["hosts"][:1]]]
         ok = (
             self.s.execute(
                 select(SystemResult.system)
@@ -257,10 +263,13 @@ class JobAdvancer:
             self._move(task, TaskAction.START, start_time=self.now)
             self._move(task, TaskAction.FAIL, status_message=message, end_time=self.now)
             return
+        rules = rules_of(task.source_type)
         if task.kind == TaskKind.INSPECT:
-            task.systems_count = sum(len(c) for c in chunks)
+            task.systems_count = (
+                sum(len(c) for c in chunks) if rules.systems_are_hosts else self._found(task)
+            )
         self._move(task, TaskAction.START, start_time=self.now)
-        port = int(task.source.get("port") or 22)
+        port = int(task.source.get("port") or rules.default_port)
         ports_by_system = self._ports_and_credentials(task)
         used = scanners[: max(1, min(len(scanners), len(chunks)))]
         rate = {
@@ -275,6 +284,9 @@ class JobAdvancer:
             targets: list[dict[str, Any]]
             if task.kind == TaskKind.CONNECT:
                 targets = [{"range": r, "ports": [port]} for r in to_ranges(list(chunk))]
+            elif not rules.systems_are_hosts:
+                credential_ids = task.source.get("credential_ids") or [None]
+                targets = [{"range": chunk[0], "ports": [port], "credentialId": credential_ids[0]}]
             else:
                 targets = [
                     {
@@ -305,18 +317,25 @@ class JobAdvancer:
             len(used),
         )
 
-    def _ports_and_credentials(self, task: Task) -> dict[str, tuple[int, int | None]]:
-        if task.kind != TaskKind.INSPECT:
-            return {}
-        connect = next(
+    def _connection_of(self, task: Task) -> Task:
+        return next(
             t for t in self.tasks if t.kind == TaskKind.CONNECT and t.source_id == task.source_id
         )
+
+    def _found(self, task: Task) -> int:
+        """How many systems the connection task of ``task``'s source found."""
+        return self._connection_of(task).systems_count
+
+    def _ports_and_credentials(self, task: Task) -> dict[str, tuple[int, int | None]]:
+        if task.kind != TaskKind.INSPECT or not rules_of(task.source_type).systems_are_hosts:
+            return {}
+        connect = self._connection_of(task)
         rows = self.s.execute(
             select(SystemResult.system, SystemResult.port, SystemResult.credential_id).where(
                 SystemResult.task_id == connect.id, SystemResult.status == "success"
             )
         )
-        default = int(task.source.get("port") or 22)
+        default = int(task.source.get("port") or rules_of(task.source_type).default_port)
         return {system: (port or default, cred) for system, port, cred in rows}
 
     def _scanners_for(self, task: Task) -> list[Scanner]:

@@ -77,8 +77,10 @@ def inspection_blocker(connection: TaskView) -> str | None:
     The connection task must have completed and reached at least one system.
     """
     if connection.status == TaskStatus.FAILED:
-        reason = f": {connection.status_message}" if connection.status_message else "."
-        return f"Connection to source {connection.source_name!r} failed{reason}"
+        # The connection task's message already names the source and the cause: say it once.
+        return (
+            connection.status_message or f"Connection to source {connection.source_name!r} failed."
+        )
     if connection.status == TaskStatus.COMPLETED and connection.counters.systems_scanned == 0:
         return (
             f"No system of source {connection.source_name!r} could be reached and logged into "

@@ -7,21 +7,16 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import quipu
+from quipu.collectors.base import Run, SourceUnavailable
 from quipu.scanner.client import ProtocolError, ScannerClient
 
 log = logging.getLogger(__name__)
 
-Emit = Callable[[dict[str, Any]], Awaitable[None]]
-Collector = Callable[[dict[str, Any], Emit, asyncio.Event], Awaitable[None]]
+Collector = Run
 """Runs one job: calls ``emit`` with each per-system result; returns early when stop is set."""
-
-
-class CollectorUnavailable(Exception):
-    """This scanner cannot run the job's kind of work; the job fails with this message."""
 
 
 class Agent:
@@ -140,7 +135,7 @@ class JobRun:
         error_message = None
         try:
             await self.agent.collector(self.job, self.emit, self.stop)
-        except CollectorUnavailable as error:
+        except SourceUnavailable as error:
             error_message = str(error)
         finally:
             reporter.cancel()

@@ -33,7 +33,7 @@ def make_agent(
     *, server: str, api_key: str, verify: bool | str, concurrency: int, heartbeat_s: float
 ) -> Agent:
     # Collectors pull in SSH and probing code: load them only where a scanner runs.
-    from quipu.scanner.collect import run_job
+    from quipu.collectors.registry import run_job
 
     client = ScannerClient(server=server, api_key=api_key, verify=verify)
     return Agent(client=client, collector=run_job, concurrency=concurrency, heartbeat_s=heartbeat_s)

@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, Select, delete, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from quipu.domain.errors import AlreadyExists, InUse, InvalidInput, NotFound
-from quipu.domain.states import SourceType
+from quipu.domain.source_types import Auth, rules_of, source_type_of
 from quipu.store import Store
 from quipu.store.secrets import SecretBox
 from quipu.store.tables import Credential, Scan, Source, SourceCredential
@@ -216,23 +216,19 @@ def bulk_delete_credentials(store: Store, *, ids: AllOrIds) -> BulkDeleted:
 
 def checked(fields: CredentialFields) -> CredentialFields:
     """``fields`` with the defaults of its type, or InvalidInput naming what is wrong."""
-    if fields.cred_type not in set(SourceType):
-        raise InvalidInput(
-            f"cred_type must be one of {', '.join(SourceType)} (got {fields.cred_type!r}).",
-            field="cred_type",
-        )
+    auth = rules_of(source_type_of(fields.cred_type, field="cred_type")).auth
     check_name(fields.name)
     if not fields.username:
         raise InvalidInput("username is required.", field="username")
     for secret in SECRET_FIELDS:
         if getattr(fields, secret) == "":
             raise InvalidInput(f"{secret} cannot be empty.", field=secret)
-    if fields.cred_type == SourceType.NETWORK:
-        return _checked_network(fields)
-    return _checked_api(fields)
+    if auth == Auth.SSH:
+        return _checked_ssh(fields)
+    return _checked_username_password(fields)
 
 
-def _checked_network(fields: CredentialFields) -> CredentialFields:
+def _checked_ssh(fields: CredentialFields) -> CredentialFields:
     if fields.auth_token is not None:
         raise InvalidInput(
             "auth_token is not allowed for a network credential: use password or ssh_key.",
@@ -261,23 +257,21 @@ def _checked_network(fields: CredentialFields) -> CredentialFields:
     )
 
 
-def _checked_api(fields: CredentialFields) -> CredentialFields:
+def _checked_username_password(fields: CredentialFields) -> CredentialFields:
     for name in NETWORK_ONLY_FIELDS:
         if getattr(fields, name) is not None:
             raise InvalidInput(
                 f"{name} is allowed only for network credentials, not {fields.cred_type}.",
                 field=name,
             )
-    if fields.password is None and fields.auth_token is None:
+    if fields.auth_token is not None:
         raise InvalidInput(
-            f"A {fields.cred_type} credential needs a password or an auth_token.",
-            field="password",
-        )
-    if fields.password is not None and fields.auth_token is not None:
-        raise InvalidInput(
-            f"A {fields.cred_type} credential takes a password or an auth_token, not both.",
+            f"auth_token is not allowed for a {fields.cred_type} credential: "
+            f"{fields.cred_type} logs in with a username and a password.",
             field="auth_token",
         )
+    if fields.password is None:
+        raise InvalidInput(f"A {fields.cred_type} credential needs a password.", field="password")
     return fields
 
 
@@ -329,7 +323,7 @@ def _switched(current: CredentialFields, *, changes: Mapping[str, Any]) -> dict[
     """``changes`` plus the clearing of the login secret a new one replaces."""
     result = dict(changes)
     given = {k for k, v in changes.items() if v is not None}
-    if current.cred_type == SourceType.NETWORK:
+    if rules_of(current.cred_type).auth == Auth.SSH:
         if "password" in given and "ssh_key" not in given:
             result.setdefault("ssh_key", None)
             result.setdefault("ssh_passphrase", None)

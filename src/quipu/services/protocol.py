@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from quipu.collectors.network.targets import from_ranges, to_ranges
 from quipu.domain.errors import Conflict, Forbidden, NotFound
+from quipu.domain.source_types import rules_of
 from quipu.domain.states import (
     SCANNER_JOB_FINAL,
     ScanJobStatus,
@@ -62,14 +63,17 @@ def claim(
 def _payload(s: Session, secrets: SecretBox, job: ScannerJob) -> dict[str, Any]:
     task = s.get_one(Task, job.task_id)
     scan_job = s.get_one(ScanJob, job.scan_job_id)
-    done = set(s.scalars(select(SystemResult.system).where(SystemResult.task_id == task.id)))
     source = task.source
+    targets = job.targets
+    if rules_of(task.source_type).systems_are_hosts:
+        done = set(s.scalars(select(SystemResult.system).where(SystemResult.task_id == task.id)))
+        targets = remaining_targets(job.targets, done=done)
     return {
         "jobId": job.id,
         "scanId": job.scan_job_id,
         "kind": job.kind,
         "sourceType": task.source_type,
-        "targets": remaining_targets(job.targets, done=done),
+        "targets": targets,
         "maxProbesPerSecond": job.max_probes_per_second,
         "credentials": _credentials(s, secrets, source.get("credential_ids", [])),
         "options": {
@@ -79,6 +83,7 @@ def _payload(s: Session, secrets: SecretBox, job: ScannerJob) -> dict[str, Any]:
             "sslCertVerify": source.get("ssl_cert_verify"),
             "sslProtocol": source.get("ssl_protocol"),
             "disableSsl": source.get("disable_ssl"),
+            "proxyUrl": source.get("proxy_url"),
         },
     }
 

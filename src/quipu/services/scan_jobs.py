@@ -39,6 +39,7 @@ def source_snapshot(source: Source) -> dict[str, Any]:
         "ssl_cert_verify": source.ssl_cert_verify,
         "ssl_protocol": source.ssl_protocol,
         "disable_ssl": source.disable_ssl,
+        "proxy_url": source.proxy_url,
         "max_probes_per_second": source.max_probes_per_second,
         "scheduling_mode": source.scheduling_mode,
     }

@@ -6,6 +6,7 @@ import dataclasses
 import ipaddress
 import logging
 import re
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from quipu.collectors.network.targets import expand, validate_host
 from quipu.domain.errors import AlreadyExists, InUse, InvalidInput, NotFound
-from quipu.domain.states import SourceType
+from quipu.domain.source_types import SourceTypeRules, rules_of, source_type_of
 from quipu.services.credentials import (
     AllOrIds,
     BulkDeleted,
@@ -44,8 +45,7 @@ log = logging.getLogger(__name__)
 
 SSL_PROTOCOLS = ("SSLv23", "TLSv1", "TLSv1_1", "TLSv1_2", "TLSv1_3")
 SCHEDULING_MODES = ("immediate", "mediated")
-SSL_FIELDS = ("ssl_cert_verify", "ssl_protocol", "disable_ssl")
-DEFAULT_PORTS = {SourceType.NETWORK: 22, SourceType.VCENTER: 443, SourceType.SATELLITE: 443}
+TLS_FIELDS = ("ssl_cert_verify", "ssl_protocol", "disable_ssl", "proxy_url")
 MAX_SYSTEMS = 65_536
 """A network source expanding past this many systems needs ``allow_large``."""
 
@@ -69,6 +69,7 @@ class SourceFields:
     ssl_cert_verify: bool | None = None
     ssl_protocol: str | None = None
     disable_ssl: bool | None = None
+    proxy_url: str | None = None
     scheduling_mode: str | None = None
     max_probes_per_second: float | None = None
     scanners: Sequence[int] = field(default_factory=list)
@@ -94,6 +95,7 @@ class SourceView:
     ssl_cert_verify: bool | None
     ssl_protocol: str | None
     disable_ssl: bool | None
+    proxy_url: str | None
     scheduling_mode: str
     max_probes_per_second: float
     scanners: list[Ref]
@@ -215,14 +217,9 @@ def checked(fields: SourceFields, *, allow_large: bool) -> SourceFields:
     Only what needs no database is checked here; credentials and scanners are checked
     against the store by the caller.
     """
-    if fields.source_type not in set(SourceType):
-        raise InvalidInput(
-            f"source_type must be one of {', '.join(SourceType)} (got {fields.source_type!r}).",
-            field="source_type",
-        )
+    rules = rules_of(source_type_of(fields.source_type))
     check_name(fields.name)
-    source_type = SourceType(fields.source_type)
-    port = DEFAULT_PORTS[source_type] if fields.port is None else fields.port
+    port = rules.default_port if fields.port is None else fields.port
     if not 1 <= port <= 65535:
         raise InvalidInput(f"port must be between 1 and 65535 (got {port}).", field="port")
     mode = fields.scheduling_mode or "immediate"
@@ -253,17 +250,53 @@ def checked(fields: SourceFields, *, allow_large: bool) -> SourceFields:
         credentials=list(fields.credentials),
         scanners=list(fields.scanners or []),
     )
-    if source_type == SourceType.NETWORK:
-        return _checked_network(common, allow_large=allow_large)
-    return _checked_api(common)
+    common = _checked_tls(common, rules=rules)
+    if rules.many_hosts:
+        return _checked_hosts(common, allow_large=allow_large)
+    return _checked_server(common, rules=rules)
 
 
-def _checked_network(fields: SourceFields, *, allow_large: bool) -> SourceFields:
-    given = [name for name in SSL_FIELDS if getattr(fields, name) is not None]
-    if given:
+def _checked_tls(fields: SourceFields, *, rules: SourceTypeRules) -> SourceFields:
+    """The TLS options given where they apply, with their defaults; refused elsewhere."""
+    if not rules.tls_options:
+        given = [name for name in TLS_FIELDS if getattr(fields, name) is not None]
+        if given:
+            raise InvalidInput(
+                f"Invalid SSL options for {fields.source_type} source: {', '.join(given)}.",
+                field=given[0],
+            )
+        return fields
+    if fields.ssl_protocol is not None and fields.ssl_protocol not in SSL_PROTOCOLS:
         raise InvalidInput(
-            f"Invalid SSL options for network source: {', '.join(given)}.", field=given[0]
+            f"ssl_protocol must be one of {', '.join(SSL_PROTOCOLS)} "
+            f"(got {fields.ssl_protocol!r}).",
+            field="ssl_protocol",
         )
+    if fields.proxy_url is not None:
+        check_proxy_url(fields.proxy_url)
+    return dataclasses.replace(
+        fields,
+        ssl_cert_verify=True if fields.ssl_cert_verify is None else fields.ssl_cert_verify,
+        disable_ssl=False if fields.disable_ssl is None else fields.disable_ssl,
+    )
+
+
+def check_proxy_url(url: str) -> None:
+    """InvalidInput unless ``url`` is an http(s) proxy URL with a host."""
+    parsed = urllib.parse.urlsplit(url)
+    try:
+        port = parsed.port
+    except ValueError:
+        port = -1
+    if parsed.scheme not in ("http", "https") or not parsed.hostname or port == -1:
+        raise InvalidInput(
+            f"proxy_url must be an http:// or https:// URL with a host, such as "
+            f"http://proxy.example.com:3128 (got {url!r}).",
+            field="proxy_url",
+        )
+
+
+def _checked_hosts(fields: SourceFields, *, allow_large: bool) -> SourceFields:
     for host in fields.hosts:
         validate_host(host, field="hosts")
     for host in fields.exclude_hosts or []:
@@ -279,7 +312,7 @@ def _checked_network(fields: SourceFields, *, allow_large: bool) -> SourceFields
     return fields
 
 
-def _checked_api(fields: SourceFields) -> SourceFields:
+def _checked_server(fields: SourceFields, *, rules: SourceTypeRules) -> SourceFields:
     kind = fields.source_type
     if len(fields.hosts) != 1:
         raise InvalidInput(
@@ -291,27 +324,17 @@ def _checked_api(fields: SourceFields) -> SourceFields:
             f"A {kind} source's host must be one IP address or host name (got {host!r}).",
             field="hosts",
         )
-    if fields.exclude_hosts:
+    if fields.exclude_hosts and not rules.exclude_hosts:
         raise InvalidInput(
             f"exclude_hosts is allowed only for network sources, not {kind}.",
             field="exclude_hosts",
         )
-    if len(fields.credentials) != 1:
+    if len(fields.credentials) != 1 and not rules.many_credentials:
         raise InvalidInput(
             f"A {kind} source takes exactly one credential (got {len(fields.credentials)}).",
             field="credentials",
         )
-    if fields.ssl_protocol is not None and fields.ssl_protocol not in SSL_PROTOCOLS:
-        raise InvalidInput(
-            f"ssl_protocol must be one of {', '.join(SSL_PROTOCOLS)} "
-            f"(got {fields.ssl_protocol!r}).",
-            field="ssl_protocol",
-        )
-    return dataclasses.replace(
-        fields,
-        ssl_cert_verify=True if fields.ssl_cert_verify is None else fields.ssl_cert_verify,
-        disable_ssl=False if fields.disable_ssl is None else fields.disable_ssl,
-    )
+    return fields
 
 
 def _is_single_host(host: str) -> bool:
@@ -376,6 +399,7 @@ def _write(row: Source, *, fields: SourceFields) -> None:
     row.ssl_cert_verify = fields.ssl_cert_verify
     row.ssl_protocol = fields.ssl_protocol
     row.disable_ssl = fields.disable_ssl
+    row.proxy_url = fields.proxy_url
     row.scheduling_mode = fields.scheduling_mode
     row.max_probes_per_second = fields.max_probes_per_second or 0.0
     row.credentials = [
@@ -396,6 +420,7 @@ def _read(row: Source) -> SourceFields:
         ssl_cert_verify=row.ssl_cert_verify,
         ssl_protocol=row.ssl_protocol,
         disable_ssl=row.disable_ssl,
+        proxy_url=row.proxy_url,
         scheduling_mode=row.scheduling_mode,
         max_probes_per_second=row.max_probes_per_second,
         scanners=sorted(link.scanner_id for link in row.scanners),
@@ -450,6 +475,7 @@ def _views(s: Session, *, rows: Sequence[Source]) -> list[SourceView]:
                 ssl_cert_verify=r.ssl_cert_verify,
                 ssl_protocol=r.ssl_protocol,
                 disable_ssl=r.disable_ssl,
+                proxy_url=r.proxy_url,
                 scheduling_mode=r.scheduling_mode,
                 max_probes_per_second=r.max_probes_per_second,
                 scanners=sorted(

@@ -142,6 +142,7 @@ class Source(Base):
     ssl_cert_verify: Mapped[bool | None] = mapped_column(Boolean)
     ssl_protocol: Mapped[str | None] = mapped_column(String(16))
     disable_ssl: Mapped[bool | None] = mapped_column(Boolean)
+    proxy_url: Mapped[str | None] = mapped_column(String(512))
     scheduling_mode: Mapped[str] = mapped_column(String(16), default="immediate")
     max_probes_per_second: Mapped[float] = mapped_column(Float, default=0)
     """This source's ranges' probe limit, shared by all scanners scanning them; 0 = none."""
@@ -242,6 +243,7 @@ class Task(_Counted, Base):
     __table_args__ = (
         CheckConstraint(_in("status", TaskStatus), name="status"),
         CheckConstraint(_in("kind", TaskKind), name="kind"),
+        CheckConstraint(_in("source_type", SourceType), name="source_type"),
         UniqueConstraint("scan_job_id", "source_id", "kind"),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)

@@ -1,4 +1,4 @@
-"""Which collector runs a job: network discovery and login, or network inspection."""
+"""The network collector: TCP discovery then SSH login (connect), SSH inspection (inspect)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import logging
 import os
 from typing import Any
 
+from quipu.collectors.base import Emit
 from quipu.collectors.network.inspect import inspect_many
 from quipu.collectors.network.models import Credential, SystemResult
 from quipu.collectors.network.probe import probe
 from quipu.collectors.network.ssh import login_many
 from quipu.collectors.network.targets import from_ranges, resolve
-from quipu.scanner.agent import CollectorUnavailable, Emit
 
 log = logging.getLogger(__name__)
 
@@ -27,27 +27,11 @@ def _seconds(name: str, default: float) -> float:
         return default
 
 
-async def run_job(job: dict[str, Any], emit: Emit, stop: asyncio.Event) -> None:
-    """Run one scanner job's collector, emitting each system's result as it ends."""
-    source_type, kind = job["sourceType"], job["kind"]
-    if source_type != "network":
-        raise CollectorUnavailable(
-            f"This scanner cannot collect from {source_type} sources yet; "
-            "assign the source to a scanner that can."
-        )
-    if kind == "connect":
-        await _connect(job, emit, stop)
-    elif kind == "inspect":
-        await _inspect(job, emit, stop)
-    else:
-        raise CollectorUnavailable(f"Unknown job kind {kind!r}.")
-
-
 def _concurrency(job: dict[str, Any]) -> int:
     return max(1, int(job.get("options", {}).get("maxConcurrency") or 25))
 
 
-async def _connect(job: dict[str, Any], emit: Emit, stop: asyncio.Event) -> None:
+async def connect(job: dict[str, Any], emit: Emit, stop: asyncio.Event) -> None:
     credentials = [Credential.from_wire(c) for c in job["credentials"]]
     by_port: dict[int, list[str]] = {}
     for target in job["targets"]:
@@ -110,7 +94,7 @@ def _unreachable(system: str, port: int, reason: str) -> dict[str, Any]:
     return SystemResult(system=system, port=port, status="unreachable", message=reason).to_wire()
 
 
-async def _inspect(job: dict[str, Any], emit: Emit, stop: asyncio.Event) -> None:
+async def inspect(job: dict[str, Any], emit: Emit, stop: asyncio.Event) -> None:
     credentials = {c["id"]: Credential.from_wire(c) for c in job["credentials"]}
     systems = []
     for target in job["targets"]:

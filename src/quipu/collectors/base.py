@@ -1,0 +1,154 @@
+"""What every collector takes and gives: the job as the scanner API carries it, results, errors.
+
+A collector package (one per source type, see ``quipu.collectors.registry``) exposes two
+coroutines with the :data:`Run` signature: ``connect`` and ``inspect``. Each calls ``emit``
+once per system as that system's outcome is known, and returns early when ``stop`` is set.
+
+Results are the scanner API's per-system dicts::
+
+    {"system": str, "port": int, "status": "success" | "failed" | "unreachable",
+     "message": str, "credentialId": int | None, "facts": {...}}
+
+A collector that cannot use its source at all (refused login, unknown host, TLS failure,
+timeout) raises :class:`SourceUnavailable` with a message an operator can act on: the
+scanner job fails with it, and by the source type's rule the task does too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import ssl
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+Emit = Callable[[dict[str, Any]], Awaitable[None]]
+Run = Callable[[dict[str, Any], Emit, asyncio.Event], Awaitable[None]]
+"""``connect`` or ``inspect`` of a collector: (job, emit, stop)."""
+
+SUCCESS = "success"
+FAILED = "failed"
+UNREACHABLE = "unreachable"
+
+DEFAULT_TIMEOUT_S = 30.0
+"""Connect and read timeout of one request to an API source."""
+
+
+class SourceUnavailable(Exception):
+    """The job cannot use its source; the scanner job fails with this message."""
+
+
+def result(
+    *,
+    system: str,
+    port: int,
+    status: str,
+    message: str = "",
+    credential_id: int | None = None,
+    facts: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One system's outcome in the scanner API's form."""
+    return {
+        "system": system,
+        "port": port,
+        "status": status,
+        "message": message,
+        "credentialId": credential_id,
+        "facts": facts or {},
+    }
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ApiSource:
+    """An API source (vCenter, Satellite, ...) as one scanner job describes it.
+
+    Such a source has one host and one credential; TLS options come from the source.
+    """
+
+    source_name: str
+    host: str
+    port: int
+    credential_id: int | None
+    username: str = ""
+    password: str = dataclasses.field(default="", repr=False)
+    token: str = dataclasses.field(default="", repr=False)
+    ssl_cert_verify: bool = True
+    ssl_protocol: str | None = None
+    """SSLv23 (negotiate), TLSv1, TLSv1_1, TLSv1_2 or TLSv1_3 (exactly that version)."""
+    disable_ssl: bool = False
+    """Plain HTTP instead of HTTPS."""
+    proxy_url: str | None = None
+    max_concurrency: int = 25
+    timeout_s: float = DEFAULT_TIMEOUT_S
+
+    @classmethod
+    def from_job(cls, job: dict[str, Any], *, timeout_s: float = DEFAULT_TIMEOUT_S) -> ApiSource:
+        target = job["targets"][0]
+        options = job.get("options") or {}
+        wanted = target.get("credentialId")
+        credentials = job.get("credentials") or []
+        credential = next((c for c in credentials if c["id"] == wanted), None) or (
+            credentials[0] if credentials else {}
+        )
+        verify = options.get("sslCertVerify")
+        return cls(
+            source_name=str(options.get("sourceName") or ""),
+            host=str(target["range"]),
+            port=int(target["ports"][0]),
+            credential_id=credential.get("id"),
+            username=str(credential.get("username") or ""),
+            password=str(credential.get("password") or ""),
+            token=str(credential.get("authToken") or ""),
+            ssl_cert_verify=True if verify is None else bool(verify),
+            ssl_protocol=options.get("sslProtocol") or None,
+            disable_ssl=bool(options.get("disableSsl")),
+            proxy_url=options.get("proxyUrl") or None,
+            max_concurrency=max(1, int(options.get("maxConcurrency") or 25)),
+            timeout_s=timeout_s,
+        )
+
+    @property
+    def base_url(self) -> str:
+        scheme = "http" if self.disable_ssl else "https"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """The TLS context the source's options ask for.
+
+        Verification uses the scanner machine's trust store (``SSL_CERT_FILE`` and
+        ``SSL_CERT_DIR`` are honoured), so an estate's own CA is trusted where it is installed.
+        """
+        context = ssl.create_default_context()
+        if not self.ssl_cert_verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        version = _TLS_VERSIONS.get(self.ssl_protocol or "")
+        if version is not None:
+            # Old servers may speak only an old protocol: allow exactly the one asked for.
+            context.minimum_version = version
+            context.maximum_version = version
+            if version < ssl.TLSVersion.TLSv1_2:
+                context.set_ciphers("DEFAULT:@SECLEVEL=0")
+        return context
+
+    def result(
+        self, *, system: str, status: str, message: str = "", facts: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """One system found or inspected through this source."""
+        return result(
+            system=system,
+            port=self.port,
+            status=status,
+            message=message,
+            credential_id=self.credential_id,
+            facts=facts,
+        )
+
+
+_TLS_VERSIONS = {
+    "TLSv1": ssl.TLSVersion.TLSv1,
+    "TLSv1_1": ssl.TLSVersion.TLSv1_1,
+    "TLSv1_2": ssl.TLSVersion.TLSv1_2,
+    "TLSv1_3": ssl.TLSVersion.TLSv1_3,
+}
