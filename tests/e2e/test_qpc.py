@@ -277,15 +277,34 @@ def test_source_commands(logged_in: Qpc, tmp_path: Path) -> None:
     assert qpc(*large[:-1], "--ssl-cert-verify", "maybe").code == 2
     assert qpc.ok(*large, "--allow-large").stdout == 'Source "big" was added.\n'
 
+    before = qpc.ok("source", "list").stdout
+    proxy = qpc.fails(
+        "source", "add", "--name", "x", "--type", "network", "--hosts", "10.0.0.1",
+        "--cred", "one", "--proxy-url", "http://proxy.example.com:3128",
+    )  # fmt: skip
+    assert proxy.stderr == "Error: Invalid SSL options for network source: --proxy-url\n"
+    bad_proxy = qpc.fails(
+        "source", "add", "--name", "x", "--type", "vcenter", "--hosts", "vc.example.com",
+        "--cred", "vc", "--proxy-url", "proxy.example.com",
+    )  # fmt: skip
+    assert "proxy_url must be an http:// or https:// URL" in bad_proxy.stderr
+    assert qpc.ok("source", "list").stdout == before
     qpc.ok(
         "source", "add", "--name", "vcenter", "--type", "vcenter", "--hosts", "vc.example.com",
         "--cred", "vc", "--ssl-cert-verify", "false", "--ssl-protocol", "TLSv1_2",
+        "--disable-ssl", "false", "--proxy-url", "http://proxy.example.com:3128",
     )  # fmt: skip
     vcenter = qpc.ok("source", "show", "--name", "vcenter").json()
-    assert (vcenter["port"], vcenter["ssl_cert_verify"], vcenter["ssl_protocol"]) == (
-        443,
-        False,
-        "TLSv1_2",
+    assert (
+        vcenter["port"],
+        vcenter["ssl_cert_verify"],
+        vcenter["ssl_protocol"],
+        vcenter["disable_ssl"],
+        vcenter["proxy_url"],
+    ) == (443, False, "TLSv1_2", False, "http://proxy.example.com:3128")
+    qpc.ok("source", "edit", "--name", "vcenter", "--proxy-url", "https://other.example.com")
+    assert qpc.ok("source", "show", "--name", "vcenter").json()["proxy_url"] == (
+        "https://other.example.com"
     )
     names = [s["name"] for s in qpc.ok("source", "list").json()]
     assert names == ["big", "from-file", "lab", "repeated", "vcenter"]
