@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from quipu.lab import Lab
+from tests.e2e.scans import results, start, wait_status
 from tests.labs import running_lab
 from tests.servers import RunningServer, register_secret, start_server
 
@@ -72,31 +73,6 @@ def make_scan(
     assert scan.status_code == 201, scan.text
     scan_id: int = scan.json()["id"]
     return scan_id
-
-
-def start(api: httpx.Client, scan_id: int) -> int:
-    response = api.post(f"/api/v1/scans/{scan_id}/jobs/")
-    assert response.status_code == 201, response.text
-    job_id: int = response.json()["id"]
-    return job_id
-
-
-def wait_status(
-    api: httpx.Client, job_id: int, *, statuses: tuple[str, ...], timeout: float = 120
-) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job: dict[str, Any] = api.get(f"/api/v1/jobs/{job_id}/").json()
-        if job["status"] in statuses:
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"scan job {job_id} never reached {statuses}: {job}")
-
-
-def results(api: httpx.Client, job_id: int, phase: str) -> list[dict[str, Any]]:
-    body = api.get(f"/api/v1/jobs/{job_id}/{phase}/", params={"page_size": 1000}).json()
-    rows: list[dict[str, Any]] = body["results"]
-    return rows
 
 
 def machine_facts() -> dict[str, Any]:

@@ -1,0 +1,57 @@
+"""Driving scans over the REST API in end-to-end tests: start, wait, read results and reports."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+
+def created(response: httpx.Response) -> dict[str, Any]:
+    """The body of a 201 response (or fail with what the server said)."""
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def add_scan(api: httpx.Client, *, name: str, sources: list[int]) -> int:
+    scan_id: int = created(api.post("/api/v1/scans/", json={"name": name, "sources": sources}))[
+        "id"
+    ]
+    return scan_id
+
+
+def start(api: httpx.Client, scan_id: int) -> int:
+    job_id: int = created(api.post(f"/api/v1/scans/{scan_id}/jobs/"))["id"]
+    return job_id
+
+
+def wait_status(
+    api: httpx.Client, job_id: int, *, statuses: tuple[str, ...], timeout: float = 120
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job: dict[str, Any] = api.get(f"/api/v1/jobs/{job_id}/").json()
+        if job["status"] in statuses:
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"scan job {job_id} never reached {statuses}: {job}")
+
+
+def run_scan(api: httpx.Client, scan_id: int, *, timeout: float = 120) -> dict[str, Any]:
+    """Start a scan and wait for its job to end; the job as the API shows it."""
+    return wait_status(api, start(api, scan_id), statuses=("completed", "failed"), timeout=timeout)
+
+
+def results(api: httpx.Client, job_id: int, phase: str) -> list[dict[str, Any]]:
+    body = api.get(f"/api/v1/jobs/{job_id}/{phase}/", params={"page_size": 1000}).json()
+    rows: list[dict[str, Any]] = body["results"]
+    return rows
+
+
+def report(api: httpx.Client, report_id: int, kind: str) -> dict[str, Any]:
+    response = api.get(f"/api/v1/reports/{report_id}/{kind}/")
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
