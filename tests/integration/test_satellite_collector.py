@@ -1,0 +1,291 @@
+"""The Satellite collector against a fake Satellite 6 over real HTTPS on loopback: hosts
+counted and inspected, facts as the hosts are, each way the server can fail, bounded
+concurrency and stop."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import socket
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from quipu.collectors.base import FAILED, SUCCESS, Run, SourceUnavailable
+from quipu.collectors.satellite.collector import MAX_CONCURRENCY, TIMEOUT_ENV, connect, inspect
+from quipu.lab.satellite import Behaviour, RunningSatellite, running_satellite
+
+HOSTS = 23
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage() -> Iterator[None]:
+    """Sockets a test leaves open are reported by the test that left them."""
+    yield
+    gc.collect()
+
+
+@pytest.fixture(scope="module")
+def satellite() -> Iterator[RunningSatellite]:
+    """A healthy Satellite whose listing comes in pages of 7 hosts."""
+    with running_satellite(hosts=HOSTS, behaviour=Behaviour(max_per_page=7)) as running:
+        yield running
+
+
+def _job(
+    satellite: RunningSatellite,
+    kind: str,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    password: str | None = None,
+    verify: bool = False,
+    concurrency: int = 25,
+) -> dict[str, Any]:
+    return {
+        "jobId": 7,
+        "scanId": 3,
+        "kind": kind,
+        "sourceType": "satellite",
+        "targets": [
+            {
+                "range": host or satellite.host,
+                "ports": [port or satellite.port],
+                "credentialId": 5,
+            }
+        ],
+        "maxProbesPerSecond": 0,
+        "credentials": [
+            {
+                "id": 5,
+                "name": "sat",
+                "credType": "satellite",
+                "username": satellite.username,
+                "password": satellite.password if password is None else password,
+            }
+        ],
+        "options": {
+            "taskId": 11,
+            "sourceName": "sat",
+            "maxConcurrency": concurrency,
+            "sslCertVerify": verify,
+            "sslProtocol": None,
+            "disableSsl": False,
+            "proxyUrl": None,
+        },
+    }
+
+
+def _run(
+    run: Run, job: dict[str, Any], *, stop_after: int | None = None, stop_in_s: float | None = None
+) -> list[dict[str, Any]]:
+    """The results ``run`` emits for ``job``; stop is set after that many results or seconds."""
+    results: list[dict[str, Any]] = []
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        if stop_in_s is not None:
+            asyncio.get_running_loop().call_later(stop_in_s, stop.set)
+
+        async def emit(result: dict[str, Any]) -> None:
+            results.append(result)
+            if stop_after is not None and len(results) >= stop_after:
+                stop.set()
+
+        await run(job, emit, stop)
+
+    asyncio.run(main())
+    return results
+
+
+def _unavailable(job: dict[str, Any], *, run: Run = connect) -> str:
+    with pytest.raises(SourceUnavailable) as caught:
+        _run(run, job)
+    return str(caught.value)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_connect_reports_every_host_once_as_a_reachable_system(
+    satellite: RunningSatellite,
+) -> None:
+    results = _run(connect, _job(satellite, "connect"))
+    assert sorted(r["system"] for r in results) == sorted(satellite.names.values())
+    assert {(r["status"], r["port"], r["credentialId"]) for r in results} == {
+        (SUCCESS, satellite.port, 5)
+    }
+    assert all(r["facts"] == {} for r in results)
+
+
+def test_connect_counts_a_few_thousand_hosts() -> None:
+    with running_satellite(hosts=2500) as big:
+        results = _run(connect, _job(big, "connect"))
+    assert len(results) == 2500
+    assert len({r["system"] for r in results}) == 2500
+
+
+def test_inspect_reports_the_facts_of_every_host(satellite: RunningSatellite) -> None:
+    results = _run(inspect, _job(satellite, "inspect", concurrency=5))
+    assert {r["status"] for r in results} == {SUCCESS}
+    assert {r["message"] for r in results} == {""}
+    facts = {r["system"]: r["facts"] for r in results}
+    assert facts == satellite.expected
+    # The key inspection uses is the one connection reported.
+    connected = {r["system"] for r in _run(connect, _job(satellite, "connect"))}
+    assert set(facts) == connected
+
+
+def test_a_wrong_password_is_refused_with_its_own_message(satellite: RunningSatellite) -> None:
+    message = _unavailable(_job(satellite, "connect", password="not-the-password"))
+    assert f"Satellite {satellite.host}:{satellite.port} refused the login" in message
+    assert "HTTP 401" in message
+    assert "username and password" in message
+    inspected = _unavailable(_job(satellite, "inspect", password="wrong"), run=inspect)
+    assert "HTTP 401" in inspected
+
+
+def test_another_api_version_is_not_supported() -> None:
+    with running_satellite(hosts=2, behaviour=Behaviour(api_version=1)) as old:
+        message = _unavailable(_job(old, "connect"))
+    assert f"Satellite {old.host}:{old.port} reports API version 1" in message
+    assert "API version 2 (Satellite 6)" in message
+
+
+def test_an_untrusted_certificate_is_refused_when_verification_is_on(
+    satellite: RunningSatellite,
+) -> None:
+    message = _unavailable(_job(satellite, "connect", verify=True))
+    assert f"{satellite.host}:{satellite.port} presented a TLS certificate" in message
+    assert "self-signed certificate" in message
+    assert "ssl_cert_verify" in message
+
+
+def test_a_certificate_trusted_through_ssl_cert_file_is_accepted(
+    satellite: RunningSatellite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(satellite.cert_path))
+    results = _run(connect, _job(satellite, "connect", verify=True))
+    assert len(results) == HOSTS
+
+
+def test_nothing_listening_is_a_refused_connection(satellite: RunningSatellite) -> None:
+    port = _free_port()
+    message = _unavailable(_job(satellite, "connect", port=port))
+    assert f"Satellite 127.0.0.1:{port} refused the connection" in message
+    assert "host and port" in message
+
+
+def test_a_host_name_that_does_not_resolve_is_named(satellite: RunningSatellite) -> None:
+    message = _unavailable(_job(satellite, "connect", host="no-such-host.invalid"))
+    assert "host name 'no-such-host.invalid' does not resolve" in message
+    assert "DNS" in message
+
+
+def test_a_server_slower_than_the_timeout_is_unavailable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(TIMEOUT_ENV, "0.3")
+    with running_satellite(hosts=2, behaviour=Behaviour(latency_s=1.5)) as slow:
+        started = time.monotonic()
+        message = _unavailable(_job(slow, "connect"))
+        assert time.monotonic() - started < 1.5
+    assert f"Satellite {slow.host}:{slow.port} did not answer within 0.3 s" in message
+
+
+def test_every_failure_has_its_own_message(satellite: RunningSatellite) -> None:
+    messages = {
+        _unavailable(_job(satellite, "connect", password="wrong")),
+        _unavailable(_job(satellite, "connect", verify=True)),
+        _unavailable(_job(satellite, "connect", port=_free_port())),
+        _unavailable(_job(satellite, "connect", host="no-such-host.invalid")),
+    }
+    assert len(messages) == 4
+
+
+def test_one_failing_host_fails_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(TIMEOUT_ENV, "1")
+    behaviour = Behaviour(
+        failing_host=3, malformed_host=4, slow_host=7, slow_s=3.0, unsubscribed_host=5
+    )
+    with running_satellite(hosts=12, behaviour=behaviour) as sat:
+        results = {r["system"]: r for r in _run(inspect, _job(sat, "inspect"))}
+        names, expected = sat.names, sat.expected
+    assert set(results) == set(names.values())
+    failing, malformed, slow = results[names[3]], results[names[4]], results[names[7]]
+    assert failing["status"] == FAILED
+    assert "HTTP 500 to GET /api/v2/hosts/3" in failing["message"]
+    assert malformed["status"] == FAILED
+    assert "malformed JSON for GET /api/v2/hosts/4" in malformed["message"]
+    assert slow["status"] == FAILED
+    assert "did not answer GET /api/v2/hosts/7 (the host's details) within 1 s" in slow["message"]
+    assert all(r["facts"] == {} for r in (failing, malformed, slow))
+
+    unsubscribed = results[names[5]]
+    assert unsubscribed["status"] == SUCCESS
+    assert "HTTP 404" in unsubscribed["message"]
+    assert "entitlements are unknown" in unsubscribed["message"]
+    assert "entitlements" not in unsubscribed["facts"]
+    assert unsubscribed["facts"] == expected[names[5]]
+
+    others = [results[name] for host_id, name in names.items() if host_id not in (3, 4, 5, 7)]
+    assert len(others) == 8
+    for result in others:
+        assert (result["status"], result["message"]) == (SUCCESS, "")
+        assert result["facts"] == expected[result["system"]]
+
+
+def test_a_malformed_hosts_page_fails_the_inspection() -> None:
+    behaviour = Behaviour(max_per_page=5, malformed_hosts_page=2)
+    with running_satellite(hosts=12, behaviour=behaviour) as sat:
+        message = _unavailable(_job(sat, "inspect"), run=inspect)
+        connect_message = _unavailable(_job(sat, "connect"))
+    assert f"Satellite {sat.host}:{sat.port} sent a malformed page 2 of its hosts" in message
+    assert connect_message == message
+
+
+def test_requests_in_flight_are_bounded_by_the_job_concurrency() -> None:
+    with running_satellite(hosts=30, behaviour=Behaviour(latency_s=0.03)) as sat:
+        results = _run(inspect, _job(sat, "inspect", concurrency=4))
+        assert len(results) == 30
+        assert 2 <= sat.satellite.max_in_flight <= 4
+
+
+def test_a_huge_concurrency_is_capped() -> None:
+    hosts = MAX_CONCURRENCY * 2
+    with running_satellite(hosts=hosts, behaviour=Behaviour(latency_s=0.1)) as sat:
+        results = _run(inspect, _job(sat, "inspect", concurrency=500))
+        assert len(results) == hosts
+        assert MAX_CONCURRENCY // 2 <= sat.satellite.max_in_flight <= MAX_CONCURRENCY
+
+
+def test_stop_returns_early() -> None:
+    with running_satellite(hosts=200, behaviour=Behaviour(latency_s=0.05)) as sat:
+        started = time.monotonic()
+        results = _run(inspect, _job(sat, "inspect", concurrency=2), stop_after=3)
+        assert time.monotonic() - started < 2
+        assert 3 <= len(results) < 10
+        assert {r["status"] for r in results} == {SUCCESS}
+        connected = _run(connect, _job(sat, "connect"), stop_after=5)
+        assert len(connected) == 5
+
+
+def test_stop_does_not_wait_for_a_slow_host() -> None:
+    with running_satellite(hosts=3, behaviour=Behaviour(slow_host=2, slow_s=20.0)) as sat:
+        started = time.monotonic()
+        results = _run(inspect, _job(sat, "inspect"), stop_in_s=0.5)
+        assert time.monotonic() - started < 3
+    assert sorted(r["system"] for r in results) == [sat.names[1], sat.names[3]]
+
+
+def test_a_host_can_carry_the_mac_another_source_sees() -> None:
+    behaviour = Behaviour(macs={2: "00:50:56:AB:CD:EF"})
+    with running_satellite(hosts=3, behaviour=behaviour) as sat:
+        results = {r["system"]: r["facts"] for r in _run(inspect, _job(sat, "inspect"))}
+        assert results == sat.expected
+    assert results[sat.names[2]]["mac_addresses"] == ["00:50:56:ab:cd:ef"]
