@@ -182,6 +182,79 @@ def test_vcenter_name_falls_back_to_vm_name_and_os_tells_is_redhat() -> None:
     assert bare.get("is_redhat") is None
 
 
+def test_vcenter_memory_size_keeps_its_fraction_of_a_gb() -> None:
+    fp = fingerprint(source_name="vc", source_type="vcenter", facts=vcenter(vm_memory_size=0.5))
+    assert fp.get("system_memory_bytes") == 512 * 1024**2
+
+
+ESX_UUID = "30313436-3631-5a43-4a34-303130315a4b"
+
+
+def esx_host(**facts: Any) -> dict[str, Any]:
+    """Raw facts of one ESXi host: ``host_cpu_count`` becomes ``host.cpu_count``."""
+    return {"host." + key.removeprefix("host_"): value for key, value in facts.items()}
+
+
+def test_vcenter_esxi_host_facts_map_to_a_physical_system() -> None:
+    fp = fingerprint(
+        source_name="vc",
+        source_type="vcenter",
+        facts=esx_host(
+            host_name="esx1.example.com",
+            host_uuid=ESX_UUID.upper(),
+            host_cpu_count=2,
+            host_cpu_cores=32,
+            host_cpu_threads=64,
+            host_memory_size=511.9,
+            host_os="VMware ESXi",
+            host_version="8.0.2",
+            host_cluster="prod",
+            host_datacenter="dc1",
+            host_vm_count=40,
+        ),
+    )
+    assert fp.known() == {
+        "name": "esx1.example.com",
+        "os_name": "VMware ESXi",
+        "os_release": "VMware ESXi 8.0.2",
+        "os_version": "8.0.2",
+        "is_redhat": False,
+        "cpu_count": 64,
+        "cpu_socket_count": 2,
+        "cpu_core_count": 32,
+        "system_memory_bytes": round(511.9 * 1024**3),
+        "infrastructure_type": "physical",
+        "bios_uuid": ESX_UUID,
+    }
+    assert fp.raw_fact_key("name") == "host.name"
+    assert fp.raw_fact_key("bios_uuid") == "host.uuid"
+    assert fp.raw_fact_key("cpu_count") == "host.cpu_threads"
+    assert fp.raw_fact_key("cpu_socket_count") == "host.cpu_count"
+    assert fp.raw_fact_key("system_memory_bytes") == "host.memory_size"
+    assert fp.raw_fact_key("os_name") == "host.os"
+    assert fp.raw_fact_key("infrastructure_type") is None
+    assert fp.get("vm_uuid") is None
+
+
+def test_vcenter_esxi_host_without_os_fact_is_still_esxi() -> None:
+    fp = fingerprint(source_name="vc", source_type="vcenter", facts=esx_host(host_uuid=ESX_UUID))
+    assert fp.get("os_name") == "VMware ESXi"
+    assert fp.raw_fact_key("os_name") is None
+    assert fp.get("os_release") is None
+    assert fp.get("bios_uuid") == ESX_UUID
+
+
+def test_vcenter_vm_record_is_never_read_as_a_host() -> None:
+    """A VM record carries its host's facts as vm.host.*; any vm.* fact makes it a VM."""
+    fp = fingerprint(
+        source_name="vc",
+        source_type="vcenter",
+        facts={"vm.name": "web1", "vm.host.name": "esx1", "host.name": "esx1"},
+    )
+    assert fp.get("name") == "web1"
+    assert fp.get("infrastructure_type") == "virtualized"
+
+
 def test_satellite_facts_map_to_common_fields() -> None:
     fp = fingerprint(
         source_name="sat",
@@ -237,6 +310,92 @@ def test_satellite_prefers_an_explicit_subscription_manager_id() -> None:
     assert fp.get("subscription_manager_id") == "bbbbbbbb-0001-4000-8000-000000000001"
     assert fp.raw_fact_key("subscription_manager_id") == "subscription_manager_id"
     assert fp.get("infrastructure_type") == "virtualized"
+
+
+def test_satellite_collector_facts_of_a_guest_map_to_common_fields() -> None:
+    """The facts as the Satellite collector emits them: typed values, nested entitlements."""
+    fp = fingerprint(
+        source_name="sat",
+        source_type="satellite",
+        facts=satellite(
+            hostname="vm-00002.example.com",
+            uuid="5a7e0000-0000-4000-8000-000000000002",
+            subscription_manager_id="5a7e0000-0000-4000-8000-000000000002",
+            os_name="RedHat",
+            os_release="RedHat 8.10",
+            os_version="8.10",
+            architecture="x86_64",
+            cores=2,
+            num_sockets=2,
+            kernel_version="4.18.0-553.el8_10.x86_64",
+            ip_addresses=["10.0.0.2"],
+            mac_addresses=["52:54:00:00:00:02"],
+            is_virtualized=True,
+            virt_type="kvm",
+            virtual_host_name="kvm-00001.example.com",
+            virtual_host_uuid="5a7e0000-0000-4000-8000-000000000001",
+            errata_out_of_date=6,
+            packages_out_of_date=2,
+            registration_time="2023-03-01 02:00:14 UTC",
+            last_checkin_time="2025-06-01 00:02:02 UTC",
+            organization="ACME",
+            location="Pune",
+            entitlements=[
+                {
+                    "name": "Red Hat Enterprise Linux for Virtual Datacenters, Standard",
+                    "derived_entitlement": True,
+                    "amount": 1,
+                },
+            ],
+        ),
+    )
+    assert fp.known() == {
+        "name": "vm-00002.example.com",
+        "os_name": "RedHat",
+        "os_release": "RedHat 8.10",
+        "os_version": "8.10",
+        "architecture": "x86_64",
+        "cpu_count": 2,
+        "cpu_core_count": 2,
+        "cpu_socket_count": 2,
+        "infrastructure_type": "virtualized",
+        "virtualized_type": "kvm",
+        "is_redhat": True,
+        "subscription_manager_id": "5a7e0000-0000-4000-8000-000000000002",
+        "ip_addresses": ("10.0.0.2",),
+        "mac_addresses": ("52:54:00:00:00:02",),
+        "installed_products": ("Red Hat Enterprise Linux for Virtual Datacenters, Standard",),
+        "system_last_checkin_date": "2025-06-01T00:02:02+00:00",
+    }
+    assert fp.raw_fact_key("virtualized_type") == "virt_type"
+    assert fp.raw_fact_key("subscription_manager_id") == "subscription_manager_id"
+
+
+def test_satellite_virt_type_of_a_physical_host_is_no_hypervisor() -> None:
+    fp = fingerprint(
+        source_name="sat",
+        source_type="satellite",
+        facts=satellite(hostname="kvm1", is_virtualized="false", virt_type="Not Applicable"),
+    )
+    assert fp.get("infrastructure_type") == "physical"
+    assert fp.get("virtualized_type") is None
+
+
+def test_satellite_os_release_tells_red_hat_when_os_name_is_missing() -> None:
+    rhel = fingerprint(
+        source_name="sat", source_type="satellite", facts=satellite(os_release="RedHat 7.9")
+    )
+    assert rhel.get("is_redhat") is True
+    assert rhel.raw_fact_key("is_redhat") == "os_release"
+    centos = fingerprint(
+        source_name="sat",
+        source_type="satellite",
+        facts=satellite(os_name="CentOS", os_release="RedHat 7.9"),
+    )
+    assert centos.get("is_redhat") is False
+    assert centos.raw_fact_key("is_redhat") == "os_name"
+    unknown = fingerprint(source_name="sat", source_type="satellite", facts=satellite())
+    assert unknown.get("is_redhat") is None
 
 
 def test_unknown_source_type_is_refused() -> None:

@@ -118,6 +118,35 @@ def test_vcenter_copied_vm_keeping_its_uuid_stays_apart() -> None:
     ) == [[0], [1]]
 
 
+def esx(source_name: str = "vc", **facts: Any) -> Fingerprint:
+    host_facts = {"host." + key: value for key, value in facts.items()}
+    return fingerprint(source_name=source_name, source_type="vcenter", facts=host_facts)
+
+
+def test_vcenter_records_of_one_esxi_host_are_one_system() -> None:
+    """Two sources on one vCenter, or a host moved between two: one host, by its BIOS UUID."""
+    assert groups(
+        esx("vc1", name="esx1", uuid=UUID_A, vm_count=3),
+        esx("vc2", name="esx1.example.com", uuid=UUID_A.upper(), vm_count=4),
+        esx("vc2", name="esx2", uuid=UUID_B),
+    ) == [[0, 1], [2]]
+
+
+def test_an_esxi_host_and_a_vm_with_the_same_uuid_stay_apart() -> None:
+    assert groups(esx(name="esx1", uuid=UUID_A), vc(vm_uuid=UUID_A)) == [[0], [1]]
+
+
+def test_esxi_hosts_without_uuid_are_never_joined() -> None:
+    assert groups(esx(name="esx1"), esx(name="esx1")) == [[0], [1]]
+
+
+def test_network_joins_an_esxi_host_by_bios_uuid() -> None:
+    assert groups(
+        net(dmi_system_uuid=UUID_A, ifconfig_mac_addresses=[MAC_A]),
+        esx(name="esx1", uuid=UUID_A, cpu_threads=64),
+    ) == [[0, 1]]
+
+
 # Joins across source types.
 
 

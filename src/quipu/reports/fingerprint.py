@@ -22,11 +22,11 @@ network (SSH inspection; the ingest adds ``system``, the address it was reached 
     dmi_system_manufacturer, dmi_system_product_name, installed_packages_count,
     system_user_count, ssh_authorized_keys, sshd_config, ssh_host_keys
 
-vcenter (one dict per virtual machine)::
+vcenter (one dict per virtual machine, or per ESXi host)::
 
     vm.dns_name, or vm.name without it -> name
     vm.os -> os_release, is_redhat      vm.cpu_count -> cpu_count
-    vm.memory_size (GiB) -> system_memory_bytes
+    vm.memory_size (GB, may be fractional) -> system_memory_bytes
     vm.uuid (the BIOS UUID) -> bios_uuid, vm_uuid
     vm.ip_addresses -> ip_addresses     vm.mac_addresses -> mac_addresses
     vm.state -> vm_state                vm.dns_name -> vm_dns_name
@@ -35,21 +35,35 @@ vcenter (one dict per virtual machine)::
     vm.host.cpu_threads -> vm_host_cpu_threads
     vm.cluster -> vm_cluster            vm.datacenter -> vm_datacenter
     vm.last_check_in -> system_last_checkin_date
-    (every record is a virtual machine: infrastructure_type "virtualized",
-    virtualized_type "vmware", with a null raw_fact_key since no fact is read)
+    (a VM record: infrastructure_type "virtualized", virtualized_type "vmware", with a
+    null raw_fact_key since no fact is read)
+
+    a record with host.name or host.uuid and no vm.* fact is an ESXi host:
+    host.name -> name                   host.uuid (the BIOS UUID) -> bios_uuid
+    host.os, or "VMware ESXi" without it -> os_name
+    host.version -> os_version, and os_release as "<os_name> <version>"
+    host.cpu_count (packages) -> cpu_socket_count
+    host.cpu_cores -> cpu_core_count    host.cpu_threads -> cpu_count
+    host.memory_size (GB, may be fractional) -> system_memory_bytes
+    (infrastructure_type "physical": the hypervisor runs on its own hardware; is_redhat
+    false, ESXi is no Red Hat system; vm_* fields stay null, the host is no VM; kept in the
+    details report only: host.cluster, host.datacenter, host.vm_count)
 
 satellite (one dict per host)::
 
     hostname -> name                    os_name -> os_name, is_redhat
     os_release, os_version, architecture -> same names
+    os_release -> is_redhat when os_name is missing
     cores -> cpu_count and cpu_core_count (Satellite reports one CPU figure)
     num_sockets -> cpu_socket_count     is_virtualized -> infrastructure_type
+    virt_type (of a virtualized host only) -> virtualized_type
     subscription_manager_id, or uuid without it -> subscription_manager_id
     ip_addresses, mac_addresses -> same names
     entitlements (list of {name, ...}) -> installed_products
     last_checkin_time -> system_last_checkin_date
-    kept in the details report only: num_virtual_guests, virtual, virtual_host_uuid,
-    registration_time
+    kept in the details report only: kernel_version, num_virtual_guests, virtual,
+    virtual_host_name, virtual_host_uuid, errata_out_of_date, packages_out_of_date,
+    registration_time, organization, location
 
 Derived values follow the established discovery tool: ``virt_what_type`` "bare metal" is
 physical, any other virt-what answer or a ``virt_type`` is virtualized, neither is unknown
@@ -112,6 +126,7 @@ LIST_FIELDS = frozenset({"installed_products", "ip_addresses", "mac_addresses"})
 FIELD_INDEX: Mapping[str, int] = {name: i for i, name in enumerate(FIELDS)}
 
 _GIB = 1024**3
+_ESXI = "VMware ESXi"
 _RHEL = re.compile(r"red ?hat|\brhel\b")
 
 
@@ -230,7 +245,42 @@ def _read_network(facts: Mapping[str, Any], draft: _Draft) -> None:
         draft.put("is_redhat", False, rh_key)
 
 
+def _is_vcenter_host(facts: Mapping[str, Any]) -> bool:
+    # VM records carry their host's facts as vm.host.*, never host.*: the first test
+    # settles almost every record.
+    return ("host.name" in facts or "host.uuid" in facts) and not any(
+        key.startswith("vm.") for key in facts
+    )
+
+
 def _read_vcenter(facts: Mapping[str, Any], draft: _Draft) -> None:
+    if _is_vcenter_host(facts):
+        _read_vcenter_host(facts, draft)
+    else:
+        _read_vcenter_vm(facts, draft)
+
+
+def _read_vcenter_host(facts: Mapping[str, Any], draft: _Draft) -> None:
+    draft.read("name", facts, "host.name", v.text)
+    os_name = v.text(facts.get("host.os"))
+    os_key = "host.os" if os_name is not None else None
+    os_name = os_name or _ESXI
+    draft.put("os_name", os_name, os_key)
+    version = v.text(facts.get("host.version"))
+    draft.put("os_version", version, "host.version")
+    draft.put("os_release", None if version is None else f"{os_name} {version}", "host.version")
+    draft.put("is_redhat", names_red_hat(os_name), os_key)
+    draft.read("cpu_socket_count", facts, "host.cpu_count", v.count)
+    draft.read("cpu_core_count", facts, "host.cpu_cores", v.count)
+    draft.read("cpu_count", facts, "host.cpu_threads", v.count)
+    memory_gib = v.number(facts.get("host.memory_size"))
+    if memory_gib is not None:
+        draft.put("system_memory_bytes", round(memory_gib * _GIB), "host.memory_size")
+    draft.put("infrastructure_type", InfrastructureType.PHYSICAL.value, None)
+    draft.read("bios_uuid", facts, "host.uuid", v.system_uuid)
+
+
+def _read_vcenter_vm(facts: Mapping[str, Any], draft: _Draft) -> None:
     draft.read("name", facts, "vm.name", v.text)
     draft.read("name", facts, "vm.dns_name", v.text)
     draft.read("os_release", facts, "vm.os", v.text)
@@ -276,11 +326,18 @@ def _read_satellite(facts: Mapping[str, Any], draft: _Draft) -> None:
     if virtualized is not None:
         kind = InfrastructureType.VIRTUALIZED if virtualized else InfrastructureType.PHYSICAL
         draft.put("infrastructure_type", kind.value, "is_virtualized")
+    if virtualized:
+        # A physical host's virt_type reads "Not Applicable": it names no hypervisor.
+        draft.read("virtualized_type", facts, "virt_type", v.text)
     os_name = v.text(facts.get("os_name"))
-    draft.put("is_redhat", None if os_name is None else names_red_hat(os_name), "os_name")
+    os_release = v.text(facts.get("os_release"))
+    if os_name is not None:
+        draft.put("is_redhat", names_red_hat(os_name), "os_name")
+    elif os_release is not None:
+        draft.put("is_redhat", names_red_hat(os_release), "os_release")
 
 
-_READERS: Mapping[SourceType, Callable[[Mapping[str, Any], _Draft], None]] = {
+READERS: Mapping[SourceType, Callable[[Mapping[str, Any], _Draft], None]] = {
     SourceType.NETWORK: _read_network,
     SourceType.VCENTER: _read_vcenter,
     SourceType.SATELLITE: _read_satellite,
@@ -308,7 +365,7 @@ def fingerprint(*, source_name: str, source_type: str, facts: Mapping[str, Any])
             field="facts",
         )
     draft = _Draft()
-    _READERS[kind](facts, draft)
+    READERS[kind](facts, draft)
     has_sudo = kind == SourceType.NETWORK and v.flag(facts.get("has_sudo")) is True
     return Fingerprint(
         source_name=source_name,

@@ -7,10 +7,11 @@ all pairs), so a report over 100,000 systems costs time and memory in proportion
    network by the pair (etc_machine_id, bios_uuid), or by an identical set of MAC addresses
    with no different machine id
    (the same host reached at two addresses, with or without sudo); satellite by
-   subscription_manager_id; vcenter by vm_uuid together with the MAC set, since a copied VM
-   can keep its BIOS UUID but is given new MACs.
+   subscription_manager_id; vcenter VMs by vm_uuid together with the MAC set, since a copied
+   VM can keep its BIOS UUID but is given new MACs, and ESXi hosts by their BIOS UUID.
 2. Join network systems with satellite hosts: by subscription_manager_id, then by MAC.
-3. Join the result with vCenter VMs: by bios_uuid = vm_uuid, then by MAC.
+3. Join the result with vCenter VMs and ESXi hosts: by bios_uuid (a VM's is its vm_uuid),
+   then by MAC.
 
 A cross-type join is one-to-one and never guesses: a key held by two systems on the same
 side identifies no one and is ignored; a system whose keys point at two partners, or a
@@ -272,11 +273,17 @@ def satellite_identity_keys(fp: Fingerprint) -> list[Hashable]:
 
 
 def vcenter_identity_keys(fp: Fingerprint) -> list[Hashable]:
-    """Keys two vCenter records of one VM share: the VM UUID together with its MAC set."""
+    """Keys two vCenter records of one system share.
+
+    A VM: its VM UUID together with its MAC set. An ESXi host (a record with a BIOS UUID
+    and no VM UUID, since a VM's BIOS UUID is its VM UUID): its BIOS UUID, the one
+    hardware.systemInfo.uuid its vCenter reports however it is reached.
+    """
     vm_uuid = fp.get("vm_uuid")
-    if vm_uuid is None:
-        return []
-    return [("vm", vm_uuid, v.join_macs(fp.get("mac_addresses")))]
+    if vm_uuid is not None:
+        return [("vm", vm_uuid, v.join_macs(fp.get("mac_addresses")))]
+    host_uuid = fp.get("bios_uuid")
+    return [] if host_uuid is None else [("host", host_uuid)]
 
 
 def subscription_keys(fp: Fingerprint) -> list[Hashable]:
@@ -389,21 +396,46 @@ def join_groups(
     return joined + alone
 
 
+IdentityKeys = Callable[[Sequence[Fingerprint], Sequence[int]], KeyFunction]
+"""Given all fingerprints and the positions of one source type's, the key function that
+deduplicates them (a function of the whole set, as network's needs to be)."""
+
+
+def _alone(keys: KeyFunction) -> IdentityKeys:
+    """Identity keys that depend on one fingerprint only."""
+    return lambda _fingerprints, _positions: keys
+
+
+IDENTITY_KEYS: Mapping[SourceType, IdentityKeys] = {
+    _N: network_identity_keys,
+    _S: _alone(satellite_identity_keys),
+    _V: _alone(vcenter_identity_keys),
+}
+"""How each source type's records of one system are found (stage 1)."""
+
+BASE_TYPE = _N
+"""The source type the others are joined to: the systems' own answers."""
+
+JOINS: tuple[tuple[SourceType, tuple[KeyFunction, ...]], ...] = (
+    (_S, (subscription_keys, mac_keys)),
+    (_V, (bios_keys, mac_keys)),
+)
+"""In order, each source type joined to what came before, by these key passes (stages 2-3)."""
+
+
 def group_fingerprints(fingerprints: Sequence[Fingerprint]) -> list[Group]:
     """A partition of the positions of ``fingerprints``: one group per real system."""
     positions: dict[SourceType, list[int]] = {kind: [] for kind in SourceType}
     for position, fp in enumerate(fingerprints):
         positions[fp.source_type].append(position)
-    network = deduplicate(
-        fingerprints,
-        positions=positions[_N],
-        keys=network_identity_keys(fingerprints, positions[_N]),
-    )
-    satellite = deduplicate(fingerprints, positions=positions[_S], keys=satellite_identity_keys)
-    vcenter = deduplicate(fingerprints, positions=positions[_V], keys=vcenter_identity_keys)
-    with_satellite = join_groups(
-        fingerprints, bases=network, candidates=satellite, passes=(subscription_keys, mac_keys)
-    )
-    return join_groups(
-        fingerprints, bases=with_satellite, candidates=vcenter, passes=(bios_keys, mac_keys)
-    )
+
+    def deduplicated(kind: SourceType) -> list[Group]:
+        keys = IDENTITY_KEYS[kind](fingerprints, positions[kind])
+        return deduplicate(fingerprints, positions=positions[kind], keys=keys)
+
+    groups = deduplicated(BASE_TYPE)
+    for kind, passes in JOINS:
+        groups = join_groups(
+            fingerprints, bases=groups, candidates=deduplicated(kind), passes=passes
+        )
+    return groups
