@@ -24,8 +24,7 @@ def source() -> ApiSource:
             "targets": [{"range": "vc.example.com", "ports": [443], "credentialId": 5}],
             "credentials": [{"id": 5, "username": "ops", "password": "x"}],
             "options": {"sourceName": "vc"},
-        },
-        timeout_s=30,
+        }
     )
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -82,7 +83,9 @@ class ApiSource:
     timeout_s: float = DEFAULT_TIMEOUT_S
 
     @classmethod
-    def from_job(cls, job: dict[str, Any], *, timeout_s: float = DEFAULT_TIMEOUT_S) -> ApiSource:
+    def from_job(cls, job: dict[str, Any], *, timeout_variable: str | None = None) -> ApiSource:
+        """The source of ``job``; ``timeout_variable`` names the scanner's environment
+        variable that may set the timeout of one request (default 30 s)."""
         target = job["targets"][0]
         options = job.get("options") or {}
         wanted = target.get("credentialId")
@@ -104,7 +107,7 @@ class ApiSource:
             disable_ssl=bool(options.get("disableSsl")),
             proxy_url=options.get("proxyUrl") or None,
             max_concurrency=max(1, int(options.get("maxConcurrency") or 25)),
-            timeout_s=timeout_s,
+            timeout_s=_seconds(timeout_variable) if timeout_variable else DEFAULT_TIMEOUT_S,
         )
 
     @property
@@ -144,6 +147,14 @@ class ApiSource:
             credential_id=self.credential_id,
             facts=facts,
         )
+
+
+def _seconds(variable: str) -> float:
+    """A timeout from the scanner's environment; the default when unset or not a number."""
+    try:
+        return max(0.1, float(os.environ.get(variable) or DEFAULT_TIMEOUT_S))
+    except ValueError:
+        return DEFAULT_TIMEOUT_S
 
 
 _TLS_VERSIONS = {

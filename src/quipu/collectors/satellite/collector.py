@@ -16,11 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from typing import Any
 
 from quipu.collectors.base import (
-    DEFAULT_TIMEOUT_S,
     FAILED,
     SUCCESS,
     ApiSource,
@@ -45,11 +43,7 @@ TIMEOUT_ENV = "QUIPU_SATELLITE_TIMEOUT_S"
 
 
 def _source(job: dict[str, Any]) -> ApiSource:
-    try:
-        timeout_s = max(0.1, float(os.environ.get(TIMEOUT_ENV) or DEFAULT_TIMEOUT_S))
-    except ValueError:
-        timeout_s = DEFAULT_TIMEOUT_S
-    return ApiSource.from_job(job, timeout_s=timeout_s)
+    return ApiSource.from_job(job, timeout_variable=TIMEOUT_ENV)
 
 
 async def connect(job: dict[str, Any], emit: Emit, stop: asyncio.Event) -> None:

@@ -13,12 +13,11 @@ import collections
 import contextlib
 import functools
 import logging
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from quipu.collectors.base import DEFAULT_TIMEOUT_S, SUCCESS, ApiSource, Emit, SourceUnavailable
+from quipu.collectors.base import SUCCESS, ApiSource, Emit, SourceUnavailable
 from quipu.collectors.vcenter import facts as vc_facts
 from quipu.collectors.vcenter.inventory import (
     PAGE_SIZE,
@@ -43,11 +42,7 @@ TIMEOUT_VARIABLE = "QUIPU_VCENTER_TIMEOUT_S"
 
 
 def _source(job: dict[str, Any]) -> ApiSource:
-    try:
-        timeout_s = max(0.1, float(os.environ.get(TIMEOUT_VARIABLE) or DEFAULT_TIMEOUT_S))
-    except ValueError:
-        timeout_s = DEFAULT_TIMEOUT_S
-    return ApiSource.from_job(job, timeout_s=timeout_s)
+    return ApiSource.from_job(job, timeout_variable=TIMEOUT_VARIABLE)
 
 
 def _label(job: dict[str, Any]) -> str:
