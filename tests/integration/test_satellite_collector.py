@@ -16,6 +16,7 @@ import pytest
 from quipu.collectors.base import FAILED, SUCCESS, Run, SourceUnavailable
 from quipu.collectors.satellite.collector import MAX_CONCURRENCY, TIMEOUT_ENV, connect, inspect
 from quipu.lab.satellite import Behaviour, RunningSatellite, running_satellite
+from tests.offline import unavailable_offline
 
 HOSTS = 23
 
@@ -182,7 +183,7 @@ def test_nothing_listening_is_a_refused_connection(satellite: RunningSatellite) 
 
 
 def test_a_host_name_that_does_not_resolve_is_named(satellite: RunningSatellite) -> None:
-    message = _unavailable(_job(satellite, "connect", host="no-such-host.invalid"))
+    message = unavailable_offline(_job(satellite, "connect", host="no-such-host.invalid"))
     assert "host name 'no-such-host.invalid' does not resolve" in message
     assert "DNS" in message
 
@@ -203,7 +204,7 @@ def test_every_failure_has_its_own_message(satellite: RunningSatellite) -> None:
         _unavailable(_job(satellite, "connect", password="wrong")),
         _unavailable(_job(satellite, "connect", verify=True)),
         _unavailable(_job(satellite, "connect", port=_free_port())),
-        _unavailable(_job(satellite, "connect", host="no-such-host.invalid")),
+        unavailable_offline(_job(satellite, "connect", host="no-such-host.invalid")),
     }
     assert len(messages) == 4
 
