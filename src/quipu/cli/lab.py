@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +14,8 @@ import typer
 
 from quipu.domain.errors import QuipuError
 from quipu.lab import Lab, lab_down, lab_up
+from quipu.lab.satellite import SATELLITE_VERSION, Behaviour, RunningSatellite, running_satellite
+from quipu.lab.vcenter import Model, Vcsim, running_vcsim
 from quipu.settings import Settings
 
 app = typer.Typer(
@@ -98,3 +104,149 @@ def down() -> None:
     except QuipuError as error:
         raise _fail(error) from None
     typer.echo("Lab is down.")
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[threading.Event]:
+    """An event that Ctrl-C or SIGTERM sets while the block runs: a protocol peer run in the
+    foreground ends its wait and is always stopped cleanly."""
+    stopped = threading.Event()
+    previous = {
+        signum: signal.signal(signum, lambda *_: stopped.set())
+        for signum in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield stopped
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def format_satellite(satellite: RunningSatellite) -> str:
+    """Where the fake Satellite listens, how to log in, and the qpc commands that scan it."""
+    host, port = satellite.host, satellite.port
+    return "\n".join(
+        [
+            f"Fake Satellite {SATELLITE_VERSION} is up at https://{host}:{port} "
+            f"with {satellite.hosts} hosts",
+            f"  user:        {satellite.username}",
+            f"  password:    {satellite.password}",
+            f"  certificate: {satellite.cert_path} (self-signed)",
+            "",
+            "Next:",
+            f"  qpc cred add --name sat --type satellite --username {satellite.username} "
+            "--password",
+            f"  qpc source add --name sat --type satellite --hosts {host} --port {port} "
+            "--cred sat --ssl-cert-verify false",
+            "Stop it with Ctrl-C.",
+        ]
+    )
+
+
+@app.command()
+def satellite(
+    hosts: Annotated[int, typer.Option(help="Hosts the Satellite manages.")] = 100,
+    port: Annotated[int, typer.Option(help="HTTPS port on 127.0.0.1 (0: any free one).")] = 8443,
+    username: Annotated[str, typer.Option(help="User of the Satellite API.")] = "admin",
+    password: Annotated[
+        str | None, typer.Option(help="Its password (default: a new random one, printed).")
+    ] = None,
+    latency_ms: Annotated[
+        float, typer.Option(help="Milliseconds added to every answer, as a busy Satellite.")
+    ] = 0.0,
+) -> None:
+    """Run a fake Red Hat Satellite 6 on 127.0.0.1 in the foreground, until Ctrl-C."""
+    _log_to_stderr()
+    if hosts < 0 or not 0 <= port <= 65535 or latency_ms < 0:
+        typer.echo(
+            "Error: --hosts and --latency-ms must be at least 0, --port 0 to 65535.", err=True
+        )
+        raise typer.Exit(1)
+    try:
+        with (
+            _stop_on_signals() as stopped,
+            running_satellite(
+                hosts=hosts,
+                port=port,
+                username=username,
+                password=password,
+                behaviour=Behaviour(latency_s=latency_ms / 1000),
+            ) as running,
+        ):
+            typer.echo(format_satellite(running))
+            while not stopped.wait(1.0):
+                pass
+    except OSError as error:
+        typer.echo(
+            f"Error: cannot listen on 127.0.0.1:{port} ({error.strerror or error}): "
+            "choose another --port.",
+            err=True,
+        )
+        raise typer.Exit(1) from None
+    typer.echo("Satellite is down.")
+
+
+def format_vcsim(vcsim: Vcsim) -> str:
+    """Where the simulated vCenter listens, how to log in, and the qpc commands that scan it."""
+    certificate = "self-signed certificate" if vcsim.tls else "plain HTTP"
+    lines = [
+        f"Simulated vCenter is up at {vcsim.url} ({certificate}) with {vcsim.vm_count} VMs "
+        f"and {vcsim.host_count} ESXi hosts",
+        f"  user:     {vcsim.username}",
+        f"  password: {vcsim.password}",
+        "",
+        "Next:",
+        f"  qpc cred add --name vc --type vcenter --username {vcsim.username} --password",
+        f"  qpc source add --name vc --type vcenter --hosts {vcsim.host} --port {vcsim.port} "
+        "--cred vc " + ("--ssl-cert-verify false" if vcsim.tls else "--disable-ssl true"),
+        "Stop it with Ctrl-C.",
+    ]
+    return "\n".join(lines)
+
+
+@app.command()
+def vcenter(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free one).")] = 8989,
+    username: Annotated[str, typer.Option(help="The only user it accepts.")] = "user",
+    password: Annotated[str, typer.Option(help="That user's password.")] = "pass",
+    datacenters: Annotated[int, typer.Option(help="Datacenters.")] = 1,
+    clusters: Annotated[int, typer.Option(help="Clusters per datacenter.")] = 1,
+    hosts: Annotated[int, typer.Option(help="ESXi hosts per cluster.")] = 3,
+    standalone_hosts: Annotated[
+        int, typer.Option(help="Standalone ESXi hosts per datacenter.")
+    ] = 1,
+    vms: Annotated[int, typer.Option(help="VMs per cluster and per standalone host.")] = 10,
+    tls: Annotated[bool, typer.Option(help="Serve HTTPS (self-signed) rather than HTTP.")] = True,
+) -> None:
+    """Run a simulated vCenter (govmomi's vcsim) on 127.0.0.1 in the foreground, until Ctrl-C."""
+    _log_to_stderr()
+    sizes = (datacenters, clusters, hosts, standalone_hosts, vms)
+    if min(sizes) < 0 or not 0 <= port <= 65535:
+        typer.echo("Error: the inventory sizes must be at least 0, --port 0 to 65535.", err=True)
+        raise typer.Exit(1)
+    model = Model(
+        datacenters=datacenters,
+        clusters=clusters,
+        hosts_per_cluster=hosts,
+        standalone_hosts=standalone_hosts,
+        vms=vms,
+    )
+    try:
+        with (
+            _stop_on_signals() as stopped,
+            running_vcsim(
+                model=model, port=port, username=username, password=password, tls=tls
+            ) as running,
+        ):
+            typer.echo(format_vcsim(running))
+            while not stopped.wait(1.0) and running.process.poll() is None:
+                pass
+            if running.process.poll() is not None:
+                typer.echo(
+                    f"Error: the simulated vCenter exited (code {running.process.returncode}).",
+                    err=True,
+                )
+                raise typer.Exit(1)
+    except QuipuError as error:
+        raise _fail(error) from None
+    typer.echo("Simulated vCenter is down.")
