@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import socket
+import ssl
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -17,6 +18,7 @@ from quipu.collectors.base import FAILED, SUCCESS, Run, SourceUnavailable
 from quipu.collectors.satellite.collector import MAX_CONCURRENCY, TIMEOUT_ENV, connect, inspect
 from quipu.lab.satellite import Behaviour, RunningSatellite, running_satellite
 from tests.offline import unavailable_offline
+from tests.proxies import tunnelling_proxy
 
 HOSTS = 23
 
@@ -290,3 +292,35 @@ def test_a_host_can_carry_the_mac_another_source_sees() -> None:
         results = {r["system"]: r["facts"] for r in _run(inspect, _job(sat, "inspect"))}
         assert results == sat.expected
     assert results[sat.names[2]]["mac_addresses"] == ["00:50:56:ab:cd:ef"]
+
+
+# Transport options.
+
+
+def test_connect_through_a_proxy(satellite: RunningSatellite) -> None:
+    with tunnelling_proxy() as (proxy_url, targets):
+        job = _job(satellite, "connect")
+        job["options"]["proxyUrl"] = proxy_url
+        results = _run(connect, job)
+    assert len(results) == HOSTS
+    assert set(targets) == {f"{satellite.host}:{satellite.port}"}
+
+
+def test_plain_http_when_ssl_is_disabled() -> None:
+    with running_satellite(hosts=3, tls=False) as plain:
+        job = _job(plain, "inspect")
+        job["options"]["disableSsl"] = True
+        results = _run(inspect, job)
+        assert {r["system"]: r["facts"] for r in results} == plain.expected
+        assert "TLS handshake" in _unavailable(_job(plain, "connect"))
+
+
+def test_a_pinned_tls_protocol_is_spoken_or_refused_saying_so() -> None:
+    with running_satellite(hosts=2, tls_version=ssl.TLSVersion.TLSv1_2) as only_12:
+        pinned = _job(only_12, "connect")
+        pinned["options"]["sslProtocol"] = "TLSv1_2"
+        assert len(_run(connect, pinned)) == 2
+        pinned["options"]["sslProtocol"] = "TLSv1_3"
+        message = _unavailable(pinned)
+    assert f"The TLS handshake with Satellite {only_12.host}:{only_12.port} failed" in message
+    assert "ssl_protocol" in message

@@ -13,7 +13,6 @@ import collections
 import contextlib
 import re
 import socket
-import threading
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -28,6 +27,7 @@ from quipu.collectors.vcenter import connect, inspect
 from quipu.collectors.vcenter.collector import TIMEOUT_VARIABLE
 from quipu.lab.vcenter import Model, Vcsim, running_vcsim
 from tests.offline import unavailable_offline
+from tests.proxies import tunnelling_proxy
 
 MODEL = Model(datacenters=2, clusters=1, hosts_per_cluster=2, standalone_hosts=1, vms=2)
 RENAMES = {
@@ -405,60 +405,16 @@ def test_plain_http_to_the_https_port_is_no_vcenter(sim: Vcsim) -> None:
 # Transport options.
 
 
-@contextlib.contextmanager
-def tunnelling_proxy() -> Iterator[tuple[str, list[str]]]:
-    """An HTTP proxy on loopback that serves CONNECT only, and the targets it tunnelled to."""
-    server = socket.create_server(("127.0.0.1", 0))
-    targets: list[str] = []
-
-    def pipe(source: socket.socket, sink: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            while data := source.recv(65536):
-                sink.sendall(data)
-        with contextlib.suppress(OSError):
-            sink.shutdown(socket.SHUT_WR)
-
-    def tunnel(client: socket.socket) -> None:
-        with client:
-            request = b""
-            while b"\r\n\r\n" not in request:
-                chunk = client.recv(4096)
-                if not chunk:
-                    return
-                request += chunk
-            target = request.split()[1].decode()
-            targets.append(target)
-            host, port = target.rsplit(":", 1)
-            with socket.create_connection((host, int(port))) as upstream:
-                client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                back = threading.Thread(target=pipe, args=(upstream, client))
-                back.start()
-                pipe(client, upstream)
-                back.join()
-
-    def serve() -> None:
-        while True:
-            try:
-                client, _ = server.accept()
-            except OSError:
-                return
-            threading.Thread(target=tunnel, args=(client,), daemon=True).start()
-
-    acceptor = threading.Thread(target=serve, daemon=True)
-    acceptor.start()
-    try:
-        yield f"http://127.0.0.1:{server.getsockname()[1]}", targets
-    finally:
-        server.shutdown(socket.SHUT_RDWR)
-        server.close()
-        acceptor.join()
-
-
 def test_connect_through_a_proxy(sim: Vcsim) -> None:
     with tunnelling_proxy() as (proxy_url, targets):
         results = run(connect, job(sim, kind="connect", proxyUrl=proxy_url))
     assert len(results) == sim.vm_count + sim.host_count
     assert targets and set(targets) == {f"{sim.host}:{sim.port}"}
+
+
+def test_a_pinned_tls_protocol_is_spoken(sim: Vcsim) -> None:
+    results = run(connect, job(sim, kind="connect", sslProtocol="TLSv1_2"))
+    assert len(results) == sim.vm_count + sim.host_count
 
 
 def test_plain_http_when_ssl_is_disabled() -> None:

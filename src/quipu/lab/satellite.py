@@ -608,7 +608,7 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 256
 
     def __init__(
-        self, address: tuple[str, int], *, satellite: FakeSatellite, tls: ssl.SSLContext
+        self, address: tuple[str, int], *, satellite: FakeSatellite, tls: ssl.SSLContext | None
     ) -> None:
         self.satellite = satellite
         self.tls = tls
@@ -618,6 +618,9 @@ class _Server(ThreadingHTTPServer):
         # The TLS handshake runs here, in the connection's own thread, so that one client
         # that never completes it cannot hold up the others.
         request.settimeout(_Handler.timeout)
+        if self.tls is None:
+            super().finish_request(request, client_address)
+            return
         try:
             secure = self.tls.wrap_socket(request, server_side=True)
         except (ssl.SSLError, OSError) as error:
@@ -728,8 +731,13 @@ def running_satellite(
     username: str = "admin",
     password: str | None = None,
     behaviour: Behaviour | None = None,
+    tls: bool = True,
+    tls_version: ssl.TLSVersion | None = None,
 ) -> Iterator[RunningSatellite]:
-    """A fake Satellite on ``127.0.0.1:port`` (0: any free port), stopped on exit."""
+    """A fake Satellite on ``127.0.0.1:port`` (0: any free port), stopped on exit.
+
+    ``tls`` False serves plain HTTP; ``tls_version`` accepts that TLS version only.
+    """
     if hosts < 0:
         raise ValueError(f"hosts must be at least 0 (got {hosts}).")
     behaviour = behaviour or Behaviour()
@@ -739,9 +747,13 @@ def running_satellite(
     )
     with tempfile.TemporaryDirectory(prefix="quipu-satellite-") as directory:
         cert_path, key_path = write_certificate(Path(directory))
-        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        tls.load_cert_chain(cert_path, key_path)
-        server = _Server((ADDRESS, port), satellite=satellite, tls=tls)
+        context = None
+        if tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(cert_path, key_path)
+            if tls_version is not None:
+                context.minimum_version = context.maximum_version = tls_version
+        server = _Server((ADDRESS, port), satellite=satellite, tls=context)
         thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
         )
