@@ -40,7 +40,6 @@ import contextlib
 import importlib.metadata
 import json
 import os
-import platform
 import random
 import secrets
 import shutil
@@ -65,6 +64,7 @@ from psycopg import sql
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import make_url
 
+from bench.machine import machine, version
 from quipu.domain.states import ScanJobStatus, ScannerJobStatus, TaskKind, TaskStatus
 from quipu.services import protocol
 from quipu.store import Store
@@ -90,13 +90,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _version(package: str) -> str | None:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
 def loop_name() -> str:
     """``uvloop`` when it is installed (as the scanner and PgQueuer's benchmark use it)."""
     try:
@@ -114,30 +107,6 @@ def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coroutine)
 
 
-def machine(extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """What the figures were measured on."""
-    memory_kib = 0
-    model = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                memory_kib = int(line.split()[1])
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {
-        "cores": os.cpu_count(),
-        "cpu_model": model,
-        "memory_gib": round(memory_kib / 2**20, 1),
-        "python": platform.python_version(),
-        "kernel": platform.release(),
-        "loop": loop_name(),
-        "load_average": os.getloadavg()[0],
-        **(extra or {}),
-    }
-
-
 # PostgreSQL databases of the benchmark's own ------------------------------------------------
 
 
@@ -153,7 +122,7 @@ def _admin(pg_url: str) -> psycopg.Connection[tuple[Any, ...]]:
     )
 
 
-def server_version(pg_url: str) -> str:
+def serverversion(pg_url: str) -> str:
     with _admin(pg_url) as conn:
         row = conn.execute("SHOW server_version").fetchone()
     return str(row[0]) if row else "unknown"
@@ -715,13 +684,12 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], list[Figure]]:
     http_jobs = args.http_jobs or (160 if args.smoke else 1_024)
     rounds = args.rounds or (1 if args.smoke else 3)
     info = machine(
-        {
-            "postgresql": server_version(args.pg_url),
-            "pgqueuer": _version("pgqueuer"),
-            "asyncpg": _version("asyncpg"),
-            "sqlalchemy": _version("sqlalchemy"),
-            "psycopg": _version("psycopg"),
-        }
+        postgresql=serverversion(args.pg_url),
+        pgqueuer=version("pgqueuer"),
+        asyncpg=version("asyncpg"),
+        sqlalchemy=version("sqlalchemy"),
+        psycopg=version("psycopg"),
+        loop=loop_name(),
     )
     _print(
         f"bench machine: cores={info['cores']} memory={info['memory_gib']}GiB "

@@ -15,8 +15,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
-import platform
 import shutil
 import socket
 import statistics
@@ -28,6 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.machine import machine
 from quipu.collectors.network.probe import ProbeState, probe
 
 RESULTS = Path(__file__).parent / "results"
@@ -117,24 +116,12 @@ def _listeners(endpoints: list[tuple[str, int]]) -> Iterator[set[tuple[str, int]
 
 
 def _machine(loop_name: str) -> dict[str, Any]:
-    memory_kib = 0
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                memory_kib = int(line.split()[1])
     nmap = shutil.which("nmap")
     nmap_version = "missing"
     if nmap:
         output = subprocess.run([nmap, "--version"], capture_output=True, text=True).stdout
         nmap_version = output.split("\n", 1)[0].removeprefix("Nmap version ").split(" ")[0]
-    return {
-        "cores": os.cpu_count(),
-        "memory_gib": round(memory_kib / 2**20, 1),
-        "python": platform.python_version(),
-        "kernel": platform.release(),
-        "nmap": nmap_version,
-        "loop": loop_name,
-    }
+    return machine(nmap=nmap_version, loop=loop_name)
 
 
 async def _quipu(scenario: Scenario) -> tuple[float, set[tuple[str, int]]]:
@@ -253,10 +240,10 @@ async def _nmap_startup(*, repeats: int) -> float:
 async def _main(*, smoke: bool, loop_name: str) -> dict[str, Any]:
     with_nmap = shutil.which("nmap") is not None
     repeats = 1 if smoke else 5
-    machine = _machine(loop_name)
+    described = _machine(loop_name)
     print(
-        f"bench machine: cores={machine['cores']} memory={machine['memory_gib']}GiB "
-        f"python={machine['python']} nmap={machine['nmap']} loop={loop_name}"
+        f"bench machine: cores={described['cores']} memory={described['memory_gib']}GiB "
+        f"python={described['python']} nmap={described['nmap']} loop={loop_name}"
     )
     figures = [
         await _compare(scenario, repeats=repeats, with_nmap=with_nmap)
@@ -274,7 +261,7 @@ async def _main(*, smoke: bool, loop_name: str) -> dict[str, Any]:
     if startup is not None:
         print(f"bench note: one nmap run costs {startup * 1000:.0f} ms before it probes anything")
     return {
-        "machine": machine,
+        "machine": described,
         "smoke": smoke,
         "reference_startup_s": startup,
         "figures": [asdict(figure) for figure in [*figures, fidelity]],

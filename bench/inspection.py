@@ -19,10 +19,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib.metadata
 import json
 import os
-import platform
 import shlex
 import shutil
 import statistics
@@ -34,6 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from bench.machine import machine, version
 from quipu.collectors.network import script
 from quipu.collectors.network.inspect import inspect_many
 from quipu.collectors.network.models import Credential, SystemResult
@@ -45,43 +44,20 @@ TIMEOUT = 120.0
 KEX = "curve25519-sha256"
 
 
-def _version(package: str) -> str | None:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
 def _ansible_playbook() -> str | None:
     beside = Path(sys.executable).parent / "ansible-playbook"
     return str(beside) if beside.exists() else shutil.which("ansible-playbook")
 
 
 def _machine(loop_name: str) -> dict[str, Any]:
-    memory_kib = 0
-    model = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                memory_kib = int(line.split()[1])
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
     sshd = subprocess.run(["/usr/sbin/sshd", "-V"], capture_output=True, text=True, check=False)
-    return {
-        "cores": os.cpu_count(),
-        "cpu_model": model,
-        "memory_gib": round(memory_kib / 2**20, 1),
-        "python": platform.python_version(),
-        "kernel": platform.release(),
-        "openssh": sshd.stderr.strip().split(",")[0],
-        "asyncssh": _version("asyncssh"),
-        "ansible_core": _version("ansible-core"),
-        "paramiko": _version("paramiko"),
-        "loop": loop_name,
-        "load_average": os.getloadavg()[0],
-    }
+    return machine(
+        openssh=sshd.stderr.strip().split(",")[0],
+        asyncssh=version("asyncssh"),
+        ansible_core=version("ansible-core"),
+        paramiko=version("paramiko"),
+        loop=loop_name,
+    )
 
 
 @contextlib.contextmanager
@@ -273,11 +249,11 @@ def _run(args: argparse.Namespace, loop_name: str) -> dict[str, Any]:
     hosts = 3 if args.smoke else args.hosts
     rounds = 1 if args.smoke else args.rounds
     ansible = None if args.smoke else _ansible_playbook()
-    machine = _machine(loop_name)
+    described = _machine(loop_name)
     print(
-        f"bench machine: cores={machine['cores']} memory={machine['memory_gib']}GiB "
-        f"python={machine['python']} {machine['openssh']} asyncssh={machine['asyncssh']} "
-        f"ansible-core={machine['ansible_core'] or 'missing'} loop={loop_name}"
+        f"bench machine: cores={described['cores']} memory={described['memory_gib']}GiB "
+        f"python={described['python']} {described['openssh']} asyncssh={described['asyncssh']} "
+        f"ansible-core={described['ansible_core'] or 'missing'} loop={loop_name}"
     )
     runner = _loop_runner(loop_name)
     quipu_runs: list[dict[str, Any]] = []
@@ -305,7 +281,7 @@ def _run(args: argparse.Namespace, loop_name: str) -> dict[str, Any]:
             for failure in run["failures"]:
                 print(f"bench warning: {name}: {failure}")
     return {
-        "machine": machine,
+        "machine": described,
         "smoke": args.smoke,
         "hosts": hosts,
         "concurrency": CONCURRENCY,

@@ -39,7 +39,8 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from bench.claims import Server, machine
+from bench.claims import Server
+from bench.machine import machine
 from quipu.lab import Lab, lab_down, lab_up
 from quipu.store import Store
 from quipu.store.tables import Scanner, ScannerJob
@@ -272,7 +273,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     settings = ["tight"] if args.smoke else ["default", "tight"]
     rounds = 1 if args.smoke else args.rounds
     hosts, slow = (1, 3) if args.smoke else (4, 8)
-    info = machine({"database": "sqlite", "scanner_concurrency": SCANNER_CONCURRENCY})
+    info = machine(database="sqlite", scanner_concurrency=SCANNER_CONCURRENCY)
     print(
         f"bench machine: cores={info['cores']} memory={info['memory_gib']}GiB "
         f"python={info['python']} database=sqlite lab={hosts}+{slow} slow",

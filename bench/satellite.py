@@ -22,11 +22,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib.metadata
 import json
 import multiprocessing
-import os
-import platform
 import resource
 import ssl
 import statistics
@@ -39,6 +36,7 @@ from typing import Any
 
 import httpx
 
+from bench.machine import machine, version
 from quipu.collectors.satellite.client import PER_PAGE
 from quipu.collectors.satellite.collector import inspect
 from quipu.collectors.satellite.facts import host_facts
@@ -179,27 +177,7 @@ def _sequential(server: dict[str, Any], *, expected: dict[str, dict[str, Any]]) 
 
 
 def _machine(loop_name: str) -> dict[str, Any]:
-    memory_kib = 0
-    model = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                memory_kib = int(line.split()[1])
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {
-        "cores": os.cpu_count(),
-        "cpu_model": model,
-        "memory_gib": round(memory_kib / 2**20, 1),
-        "python": platform.python_version(),
-        "kernel": platform.release(),
-        "httpx": importlib.metadata.version("httpx"),
-        "openssl": ssl.OPENSSL_VERSION,
-        "loop": loop_name,
-        "load_average": os.getloadavg()[0],
-    }
+    return machine(httpx=version("httpx"), openssl=ssl.OPENSSL_VERSION, loop=loop_name)
 
 
 def _loop() -> tuple[str, Any]:
@@ -216,10 +194,10 @@ def _run(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
     reference_rounds = 1 if args.smoke else args.reference_rounds
     latency_s = args.latency_ms / 1000
     loop_name, run = _loop()
-    machine = _machine(loop_name)
+    described = _machine(loop_name)
     print(
-        f"bench machine: cores={machine['cores']} memory={machine['memory_gib']}GiB "
-        f"python={machine['python']} httpx={machine['httpx']} loop={loop_name}"
+        f"bench machine: cores={described['cores']} memory={described['memory_gib']}GiB "
+        f"python={described['python']} httpx={described['httpx']} loop={loop_name}"
     )
     expected = expected_facts(hosts=hosts)
     quipu_runs: list[dict[str, Any]] = []
@@ -261,7 +239,7 @@ def _run(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
         "hosts": hosts,
         "latency_ms": args.latency_ms,
         "concurrency": args.concurrency,
-        "machine": machine,
+        "machine": described,
         "quipu": {"hosts_per_s": quipu, "runs": quipu_runs},
         "reference_sequential": {"hosts_per_s": reference, "runs": reference_runs},
         "ratio": quipu / reference,

@@ -30,11 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import importlib.metadata
 import json
-import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -44,6 +40,7 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
+from bench.machine import machine, version
 from quipu.lab.vcenter import Model, Vcsim, running_vcsim
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,29 +50,6 @@ SMOKE_SIZES = (20, 60)
 CLUSTERS = 5
 HOSTS_PER_CLUSTER = 2
 GOAL_RATIO = 20.0
-
-
-def _version(package: str) -> str | None:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def _machine() -> dict[str, Any]:
-    memory_kib = 0
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                memory_kib = int(line.split()[1])
-    return {
-        "cores": os.cpu_count(),
-        "memory_gib": round(memory_kib / 2**20, 1),
-        "python": platform.python_version(),
-        "kernel": platform.release(),
-        "pyvmomi": _version("pyvmomi"),
-        "load_average": os.getloadavg()[0],
-    }
 
 
 def _model(vms: int) -> Model:
@@ -241,10 +215,10 @@ def _check(name: str, figures: dict[str, Any], sim: Vcsim) -> list[str]:
 def _run(args: argparse.Namespace) -> dict[str, Any]:
     sizes = SMOKE_SIZES if args.smoke else tuple(args.sizes)
     rounds = 1 if args.smoke else args.rounds
-    machine = _machine()
+    described = machine(pyvmomi=version("pyvmomi"))
     print(
-        f"bench machine: cores={machine['cores']} memory={machine['memory_gib']}GiB "
-        f"python={machine['python']} pyvmomi={machine['pyvmomi']}"
+        f"bench machine: cores={described['cores']} memory={described['memory_gib']}GiB "
+        f"python={described['python']} pyvmomi={described['pyvmomi']}"
     )
     per_size: list[dict[str, Any]] = []
     warnings: list[str] = []
@@ -290,7 +264,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         print(f"bench warning: {warning}")
     return {
         "benchmark": "vcenter",
-        "machine": machine,
+        "machine": described,
         "smoke": args.smoke,
         "model": {"clusters": CLUSTERS, "hosts_per_cluster": HOSTS_PER_CLUSTER},
         "quipu_vms_per_s": quipu_rate,

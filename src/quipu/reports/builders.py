@@ -11,7 +11,8 @@ import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from quipu.reports.fingerprint import FIELDS, LIST_FIELDS, Fingerprint, fingerprint, source_type_of
+from quipu.domain.source_types import source_type_of
+from quipu.reports.fingerprint import FIELDS, LIST_FIELDS, Fingerprint, fingerprint
 from quipu.reports.merge import group_fingerprints, merge_fingerprints
 
 logger = logging.getLogger(__name__)

@@ -83,6 +83,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from quipu.domain.errors import InvalidInput
+from quipu.domain.source_types import source_type_of
 from quipu.domain.states import SourceType
 from quipu.reports import values as v
 
@@ -342,17 +343,6 @@ READERS: Mapping[SourceType, Callable[[Mapping[str, Any], _Draft], None]] = {
     SourceType.VCENTER: _read_vcenter,
     SourceType.SATELLITE: _read_satellite,
 }
-
-
-def source_type_of(value: str) -> SourceType:
-    """The source type named ``value``; raises InvalidInput for any other word."""
-    try:
-        return SourceType(value)
-    except ValueError:
-        allowed = ", ".join(t.value for t in SourceType)
-        raise InvalidInput(
-            f"Source type {value!r} is not one of {allowed}.", field="source_type"
-        ) from None
 
 
 def fingerprint(*, source_name: str, source_type: str, facts: Mapping[str, Any]) -> Fingerprint:
