@@ -332,15 +332,22 @@ def test_a_satellite_scan_reports_every_host_with_its_facts(
         assert [s["source_type"] for s in system["sources"]] == ["satellite"]
 
 
-def test_a_satellite_that_refuses_the_login_fails_the_job_saying_so_once(
+def test_satellite_refusals_fail_the_job_each_with_its_own_message_once(
     api: httpx.Client, satellite: RunningSatellite
 ) -> None:
-    source = add_satellite(api, satellite, name="sat-wrong", password=WRONG_PASSWORD)
-    job = run_scan(api, add_scan(api, name="sat-wrong", sources=[source]))
-    assert job["status"] == "failed"
-    assert job["status_message"].count("Connection to source 'sat-wrong'") == 1
-    assert "username and password" in job["status_message"]
-    assert counters(job) == (0, 0, 0, 0)
+    wrong = add_satellite(api, satellite, name="sat-wrong", password=WRONG_PASSWORD)
+    untrusted = add_satellite(api, satellite, name="sat-untrusted", ssl_cert_verify=True)
+    messages = {}
+    for name, source_id in (("sat-wrong", wrong), ("sat-untrusted", untrusted)):
+        job = run_scan(api, add_scan(api, name=name, sources=[source_id]))
+        assert job["status"] == "failed"
+        assert [t["status"] for t in job["tasks"]] == ["failed", "failed"]
+        assert job["status_message"].count(f"Connection to source {name!r}") == 1
+        assert counters(job) == (0, 0, 0, 0)
+        messages[name] = job["status_message"]
+    assert "username and password" in messages["sat-wrong"]
+    assert "TLS certificate" in messages["sat-untrusted"]
+    assert "ssl_cert_verify" in messages["sat-untrusted"]
 
 
 @pytest.fixture(scope="module")
