@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,7 +22,7 @@ from quipu.lab import Lab
 from quipu.lab.satellite import Behaviour, RunningSatellite, running_satellite
 from quipu.lab.vcenter import Model, Vcsim, running_vcsim
 from tests.e2e.qpc import Qpc
-from tests.e2e.scans import add_scan, created, report, results, run_scan
+from tests.e2e.scans import add_scan, created, report, results, run_scan, wait_status
 from tests.labs import running_lab
 from tests.servers import ADMIN_PASSWORD, RunningServer, register_secret
 
@@ -512,3 +513,34 @@ def test_qpc_adds_scans_and_reports_vcenter_and_satellite_sources(
     assert {f["hostname"] for f in by_type["satellite"]["facts"]} == set(satellite.expected)
     deployments = qpc.ok("report", "deployments", "--scan-job", job_id, "--json").json()
     assert len(deployments["system_fingerprints"]) == systems - 1
+
+
+def test_a_paused_satellite_inspection_restarts_and_inspects_each_host_once(
+    api: httpx.Client,
+) -> None:
+    slow = Behaviour(latency_s=0.25)
+    with running_satellite(hosts=8, behaviour=slow) as sat:
+        register_secret(sat.password)
+        source = add_satellite(api, sat, name="sat-slow")
+        scan = created(
+            api.post(
+                "/api/v1/scans/",
+                json={"name": "slow", "sources": [source], "options": {"max_concurrency": 1}},
+            )
+        )
+        job_id = created(api.post(f"/api/v1/scans/{scan['id']}/jobs/"))["id"]
+        deadline = time.monotonic() + 60
+        while not results(api, job_id, "inspection"):
+            assert time.monotonic() < deadline, "inspection never began"
+            time.sleep(0.05)
+        assert api.put(f"/api/v1/jobs/{job_id}/pause/").status_code == 200
+        wait_status(api, job_id, statuses=("paused",))
+        time.sleep(1)
+        done_while_paused = len(results(api, job_id, "inspection"))
+        assert done_while_paused < 8, "the pause came too late to test anything"
+        assert api.put(f"/api/v1/jobs/{job_id}/restart/").status_code == 200
+        job = wait_status(api, job_id, statuses=("completed", "failed"))
+    assert job["status"] == "completed", job["status_message"]
+    assert counters(job) == (8, 8, 0, 0)
+    inspected = Counter(r["name"] for r in results(api, job_id, "inspection"))
+    assert inspected == Counter(list(sat.expected))
