@@ -293,20 +293,31 @@ def test_a_vcenter_scan_reports_every_vm_and_host_with_the_simulators_facts(
     assert len(source["facts"]) == systems
 
 
-def test_vcenter_refusals_fail_the_connection_task_each_with_its_own_message(
-    api: httpx.Client, vcsim: Vcsim
-) -> None:
-    wrong = add_vcenter(api, vcsim, name="vc-wrong", password=WRONG_PASSWORD)
-    untrusted = add_vcenter(api, vcsim, name="vc-untrusted", ssl_cert_verify=True)
+def refusal_messages(api: httpx.Client, sources: dict[str, int]) -> dict[str, str]:
+    """Scan each source alone; each job must fail at connection, its cause said once."""
     messages = {}
-    for name, source_id in (("wrong", wrong), ("untrusted", untrusted)):
+    for name, source_id in sources.items():
         job = run_scan(api, add_scan(api, name=name, sources=[source_id]))
         assert job["status"] == "failed"
         connect, inspect = job["tasks"]
         assert (connect["status"], inspect["status"]) == ("failed", "failed")
         assert job["status_message"] == connect["status_message"]
         assert job["status_message"].count("Connection to source") == 1
+        assert counters(job) == (0, 0, 0, 0)
         messages[name] = job["status_message"]
+    return messages
+
+
+def test_vcenter_refusals_fail_the_connection_task_each_with_its_own_message(
+    api: httpx.Client, vcsim: Vcsim
+) -> None:
+    messages = refusal_messages(
+        api,
+        {
+            "wrong": add_vcenter(api, vcsim, name="vc-wrong", password=WRONG_PASSWORD),
+            "untrusted": add_vcenter(api, vcsim, name="vc-untrusted", ssl_cert_verify=True),
+        },
+    )
     assert "username and password" in messages["wrong"]
     assert "certificate" in messages["untrusted"]
     assert "ssl_cert_verify" in messages["untrusted"]
@@ -336,16 +347,17 @@ def test_a_satellite_scan_reports_every_host_with_its_facts(
 def test_satellite_refusals_fail_the_job_each_with_its_own_message_once(
     api: httpx.Client, satellite: RunningSatellite
 ) -> None:
-    wrong = add_satellite(api, satellite, name="sat-wrong", password=WRONG_PASSWORD)
-    untrusted = add_satellite(api, satellite, name="sat-untrusted", ssl_cert_verify=True)
-    messages = {}
-    for name, source_id in (("sat-wrong", wrong), ("sat-untrusted", untrusted)):
-        job = run_scan(api, add_scan(api, name=name, sources=[source_id]))
-        assert job["status"] == "failed"
-        assert [t["status"] for t in job["tasks"]] == ["failed", "failed"]
-        assert job["status_message"].count(f"Connection to source {name!r}") == 1
-        assert counters(job) == (0, 0, 0, 0)
-        messages[name] = job["status_message"]
+    messages = refusal_messages(
+        api,
+        {
+            "sat-wrong": add_satellite(api, satellite, name="sat-wrong", password=WRONG_PASSWORD),
+            "sat-untrusted": add_satellite(
+                api, satellite, name="sat-untrusted", ssl_cert_verify=True
+            ),
+        },
+    )
+    for name, message in messages.items():
+        assert message.count(f"Connection to source {name!r}") == 1
     assert "username and password" in messages["sat-wrong"]
     assert "TLS certificate" in messages["sat-untrusted"]
     assert "ssl_cert_verify" in messages["sat-untrusted"]
