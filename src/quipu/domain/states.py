@@ -103,6 +103,26 @@ class SourceType(enum.StrEnum):
     """A Red Hat Satellite server."""
 
 
+class ScanJobType(enum.StrEnum):
+    """What a scan job does, in the established server's words."""
+
+    INSPECT = "inspect"
+    """Runs a scan: connects to and inspects its sources' systems."""
+    FINGERPRINT = "fingerprint"
+    """Builds a report from facts gathered earlier: a merge of reports, or an upload."""
+
+
+class ReportOrigin(enum.StrEnum):
+    """Where a report's facts came from."""
+
+    LOCAL = "local"
+    """A scan job of this server."""
+    UPLOADED = "uploaded"
+    """A details report produced elsewhere and uploaded."""
+    MERGED = "merged"
+    """The merge of other reports."""
+
+
 class SystemStatus(enum.StrEnum):
     """Outcome for one system in one task."""
 

@@ -26,7 +26,9 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from quipu.domain.states import (
+    ReportOrigin,
     ScanJobStatus,
+    ScanJobType,
     ScannerJobStatus,
     SourceType,
     SystemStatus,
@@ -143,6 +145,8 @@ class Source(Base):
     ssl_protocol: Mapped[str | None] = mapped_column(String(16))
     disable_ssl: Mapped[bool | None] = mapped_column(Boolean)
     proxy_url: Mapped[str | None] = mapped_column(String(512))
+    use_paramiko: Mapped[bool | None] = mapped_column(Boolean)
+    """Kept for the established client's scripts; Quipu's SSH client is always asyncssh."""
     scheduling_mode: Mapped[str] = mapped_column(String(16), default="immediate")
     max_probes_per_second: Mapped[float] = mapped_column(Float, default=0)
     """This source's ranges' probe limit, shared by all scanners scanning them; 0 = none."""
@@ -216,9 +220,12 @@ class ScanJob(_Counted, Base):
     __tablename__ = "scan_jobs"
     __table_args__ = (
         CheckConstraint(_in("status", ScanJobStatus), name="status"),
+        CheckConstraint(_in("scan_type", ScanJobType), name="scan_type"),
         Index(None, "status", "queued_at"),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
+    scan_type: Mapped[str] = mapped_column(String(16), default=ScanJobType.INSPECT.value)
+    """inspect: a run of a scan; fingerprint: a merge or an upload, which has no scan."""
     scan_id: Mapped[int | None] = mapped_column(
         ForeignKey("scans.id", ondelete="SET NULL"), index=True
     )
@@ -340,10 +347,12 @@ class Report(Base):
     """The reports of a completed scan job, built once and kept (gzip-compressed JSON)."""
 
     __tablename__ = "reports"
+    __table_args__ = (CheckConstraint(_in("origin", ReportOrigin), name="origin"),)
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     scan_job_id: Mapped[int] = mapped_column(
         ForeignKey("scan_jobs.id", ondelete="CASCADE"), unique=True
     )
+    origin: Mapped[str] = mapped_column(String(16), default=ReportOrigin.LOCAL.value)
     report_version: Mapped[str] = mapped_column(String(32))
     report_platform_id: Mapped[str] = mapped_column(String(36))
     systems_count: Mapped[int] = mapped_column(Integer)
