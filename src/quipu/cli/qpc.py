@@ -8,7 +8,15 @@ from typing import Annotated
 
 import typer
 
-from quipu.cli import qpc_cred, qpc_report, qpc_scan, qpc_scanner, qpc_server, qpc_source
+from quipu.cli import (
+    qpc_cred,
+    qpc_report,
+    qpc_report_merge,  # noqa: F401  (adds merge and upload to qpc report)
+    qpc_scan,
+    qpc_scanner,
+    qpc_server,
+    qpc_source,
+)
 from quipu.cli.qpc_common import ClientError, expand_multi_values
 
 app = typer.Typer(
