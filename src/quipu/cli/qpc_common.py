@@ -5,9 +5,9 @@ from __future__ import annotations
 import getpass
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -33,6 +33,26 @@ def usage_error(message: str) -> NoReturn:
     """A wrong combination of options: exit code 2, as for Click's own usage errors."""
     typer.echo(f"Error: {message}", err=True)
     raise typer.Exit(2)
+
+
+AllFields = Annotated[
+    bool,
+    typer.Option(
+        "--all-fields", help="Print Quipu's own fields too, beside the established client's."
+    ),
+]
+
+
+def established(
+    value: Mapping[str, Any], *, fields: Collection[str], all_fields: bool = False
+) -> dict[str, Any]:
+    """An API object cut to the fields the established client prints (all with ``all_fields``).
+
+    A field the server did not send is printed as null, as the established server sends it.
+    """
+    if all_fields:
+        return dict(value)
+    return {field: value.get(field) for field in fields}
 
 
 def format_json(value: Any) -> str:
