@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from quipu.lab import Lab
+from tests.servers import ADMIN_PASSWORD, RunningServer
+
 QPC = Path(sys.executable).parent / "qpc"
 
 
@@ -68,3 +71,37 @@ class Qpc:
         assert result.code == code, result
         assert result.stdout == "", result
         return result
+
+
+def logged_in(server: RunningServer, *, config_home: Path, secrets: tuple[str, ...] = ()) -> Qpc:
+    """qpc configured for ``server`` and logged in as admin; no output may hold ``secrets``."""
+    qpc = Qpc(config_home=config_home, secrets=(ADMIN_PASSWORD, *secrets))
+    qpc.ok("server", "config", "--host", "127.0.0.1", "--port", str(server.port), "--use-http")
+    qpc.ok("server", "login", "--username", "admin", input=ADMIN_PASSWORD + "\n")
+    return qpc
+
+
+def with_lab_credential(server: RunningServer, lab: Lab, *, config_home: Path) -> Qpc:
+    """qpc logged in, with credential "lab": the lab's sudo user and key (never printed)."""
+    key_lines = tuple(
+        line for line in lab.sudo_key_path.read_text().splitlines() if "PRIVATE KEY" not in line
+    )
+    qpc = logged_in(server, config_home=config_home, secrets=key_lines)
+    qpc.ok(
+        "cred", "add", "--name", "lab", "--type", "network",
+        "--username", lab.sudo_user, "--sshkeyfile", str(lab.sudo_key_path),
+    )  # fmt: skip
+    return qpc
+
+
+def start_scan(qpc: Qpc, name: str) -> int:
+    """``qpc scan start``: the new scan job's id."""
+    out = qpc.ok("scan", "start", "--name", name).stdout
+    assert out.startswith('Scan "') and out.endswith('" started.\n'), out
+    return int(out.split('"')[1])
+
+
+def scan_job(qpc: Qpc, job_id: int) -> dict[str, Any]:
+    """``qpc scan job --id``, as JSON."""
+    value: dict[str, Any] = qpc.ok("scan", "job", "--id", str(job_id)).json()
+    return value

@@ -200,7 +200,10 @@ def test_credential_validation_errors_change_nothing(api: httpx.Client) -> None:
     before = everything(api)
     answer = api.post(path, json=duplicate)
     assert answer.status_code == 400
-    assert answer.json()["detail"] == 'Credential "net" already exists.'
+    assert answer.json() == {
+        "detail": "credential with this name already exists.",
+        "name": ["credential with this name already exists."],
+    }
     assert everything(api) == before
     one = f"{path}{cred['id']}/"
     refused(api, "PATCH", one, json={"cred_type": "vcenter"}, field="cred_type", says="changed")
@@ -260,7 +263,7 @@ def test_source_routes(api: httpx.Client) -> None:
     assert (vc["port"], vc["ssl_cert_verify"], vc["disable_ssl"], vc["ssl_protocol"]) == (
         443,
         True,
-        False,
+        None,
         "TLSv1_2",
     )
     assert [s["name"] for s in api.get("/api/v2/sources/").json()["results"]] == ["lab", "vcenter"]
@@ -290,7 +293,7 @@ def test_source_routes(api: httpx.Client) -> None:
     assert (put.json()["port"], put.json()["scheduling_mode"], put.json()["exclude_hosts"]) == (
         22,
         "immediate",
-        [],
+        None,
     )
 
     assert api.delete(f"/api/v2/sources/{vc['id']}/").status_code == 204
@@ -321,7 +324,7 @@ def test_source_validation_errors_change_nothing(api: httpx.Client) -> None:
         ({**base, "hosts": []}, "hosts", "at least 1 item"),
         ({**base, "exclude_hosts": ["10.0.0.0/33"]}, "exclude_hosts", "exclude_hosts entry"),
         ({**base, "credentials": [9999]}, "credentials", "credential 9999 does not exist"),
-        ({**base, "credentials": [vc["id"]]}, "credentials", 'credential "vc" is a vcenter'),
+        ({**base, "credentials": [vc["id"]]}, "source_type", "must have the same type"),
         ({**base, "credentials": []}, "credentials", "at least 1 item"),
         ({**base, "scanners": [9999]}, "scanners", "scanner 9999 does not exist"),
         ({**base, "port": 0}, "port", "greater than or equal to 1"),
@@ -330,19 +333,22 @@ def test_source_validation_errors_change_nothing(api: httpx.Client) -> None:
         ({**base, "scheduling_mode": "soon"}, "scheduling_mode", "'immediate' or 'mediated'"),
         (
             {**base, "disable_ssl": True},
-            "disable_ssl",
+            "options",
             "Invalid SSL options for network source: disable_ssl",
         ),
         (
             {**base, "ssl_cert_verify": False, "ssl_protocol": "TLSv1_2"},
-            "ssl_cert_verify",
+            "options",
             "Invalid SSL options for network source: ssl_cert_verify, ssl_protocol",
         ),
+        ({**base, "proxy_url": "http://proxy.example.com:3128"}, "proxy_url", "not valid"),
         ({**base, "hosts": ["10.0.0.0/8"]}, "hosts", "more than 65,536 systems"),
-        ({**vcenter, "hosts": ["a.example.com", "b.example.com"]}, "hosts", "exactly one host"),
-        ({**vcenter, "credentials": [net["id"]]}, "credentials", "network credential"),
+        ({**vcenter, "hosts": ["a.example.com", "b.example.com"]}, "hosts", "a single host"),
+        ({**vcenter, "hosts": ["10.0.0.[1:2]"]}, "hosts", "a single host"),
+        ({**vcenter, "credentials": [net["id"]]}, "source_type", "must have the same type"),
         ({**vcenter, "ssl_protocol": "SSLv2"}, "ssl_protocol", "'TLSv1_3'"),
-        ({**vcenter, "exclude_hosts": ["10.0.0.1"]}, "exclude_hosts", "only for network"),
+        ({**vcenter, "exclude_hosts": ["10.0.0.1"]}, "exclude_hosts", "is not valid for this"),
+        ({**vcenter, "use_paramiko": False}, "options", "Invalid options for 'vcenter'"),
         ({**base, "name": "lab"}, "name", ""),
     ]
     for body, field, says in cases:
@@ -350,7 +356,10 @@ def test_source_validation_errors_change_nothing(api: httpx.Client) -> None:
             before = everything(api)
             answer = api.post(path, json=body)
             assert answer.status_code == 400
-            assert answer.json()["detail"] == 'Source "lab" already exists.'
+            assert answer.json() == {
+                "detail": "Source with name=lab already exists",
+                "name": ["Source with name=lab already exists"],
+            }
             assert everything(api) == before
             continue
         refused(api, "POST", path, json=body, field=field, says=says)
@@ -367,7 +376,7 @@ def test_source_validation_errors_change_nothing(api: httpx.Client) -> None:
         says="cannot be changed",
     )
     refused(api, "PATCH", one, json={"hosts": ["10.0.0.0/8"]}, field="hosts", says="65,536")
-    refused(api, "PATCH", one, json={"disable_ssl": False}, field="disable_ssl", says="SSL")
+    refused(api, "PATCH", one, json={"disable_ssl": False}, field="options", says="SSL")
     refused(
         api,
         "PUT",
@@ -420,7 +429,6 @@ def test_scan_routes(api: httpx.Client) -> None:
         "disabled_optional_products": {
             "jboss_eap": True,
             "jboss_fuse": False,
-            "jboss_brms": False,
             "jboss_ws": False,
         },
     }
@@ -444,7 +452,13 @@ def test_scan_routes(api: httpx.Client) -> None:
     skipped = api.post("/api/v2/sources/bulk_delete/", json={"ids": "all"}).json()
     assert skipped["deleted"] == [b["id"]]
     assert skipped["skipped"] == [
-        {"id": a["id"], "name": "a", "reason": 'used by scans "nightly", "weekly"'}
+        {
+            "id": a["id"],
+            "name": "a",
+            "reason": 'used by scans "nightly", "weekly"',
+            "source": a["id"],
+            "scans": sorted([scan["id"], other["id"]]),
+        }
     ]
     assert skipped["message"] == ("Successfully deleted 1 sources. 1 sources could not be deleted.")
 

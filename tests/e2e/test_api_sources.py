@@ -21,10 +21,10 @@ from pyVmomi import vim
 from quipu.lab import Lab
 from quipu.lab.satellite import Behaviour, RunningSatellite, running_satellite
 from quipu.lab.vcenter import Model, Vcsim, running_vcsim
-from tests.e2e.qpc import Qpc
+from tests.e2e.qpc import logged_in
 from tests.e2e.scans import add_scan, created, report, results, run_scan, wait_status
 from tests.labs import running_lab
-from tests.servers import ADMIN_PASSWORD, RunningServer, register_secret
+from tests.servers import RunningServer, register_secret
 
 SERVER_ENV = {"QUIPU_DISPATCH_INTERVAL_S": "0.2", "QUIPU_SSH_CONNECT_TIMEOUT_S": "3"}
 MODEL = Model(datacenters=2, clusters=1, hosts_per_cluster=2, standalone_hosts=1, vms=2)
@@ -483,9 +483,7 @@ def test_qpc_adds_scans_and_reports_vcenter_and_satellite_sources(
     satellite: RunningSatellite,
     tmp_path: Path,
 ) -> None:
-    qpc = Qpc(config_home=tmp_path / "config", secrets=(ADMIN_PASSWORD, satellite.password))
-    qpc.ok("server", "config", "--host", "127.0.0.1", "--port", str(server.port), "--use-http")
-    qpc.ok("server", "login", "--username", "admin", input=ADMIN_PASSWORD + "\n")
+    qpc = logged_in(server, config_home=tmp_path / "config", secrets=(satellite.password,))
     for name, kind, username, password in (
         ("vc", "vcenter", vcsim.username, vcsim.password),
         ("sat", "satellite", satellite.username, satellite.password),

@@ -6,14 +6,12 @@ from pathlib import Path
 
 import httpx
 
-from tests.e2e.qpc import Qpc
-from tests.servers import ADMIN_PASSWORD, RunningServer
+from tests.e2e.qpc import logged_in
+from tests.servers import RunningServer
 
 
 def test_scanner_commands(server: RunningServer, tmp_path: Path) -> None:
-    qpc = Qpc(config_home=tmp_path / "config", secrets=(ADMIN_PASSWORD,))
-    qpc.ok("server", "config", "--host", "127.0.0.1", "--port", str(server.port), "--use-http")
-    qpc.ok("server", "login", "--username", "admin", input=ADMIN_PASSWORD + "\n")
+    qpc = logged_in(server, config_home=tmp_path / "config")
 
     added = qpc.ok(
         "scanner", "add", "--name", "dc1", "--bind", "127.0.0.0/8", "--max-probes-per-second", "500"
@@ -66,7 +64,7 @@ def test_scanner_commands(server: RunningServer, tmp_path: Path) -> None:
         "source", "add", "--name", "net", "--type", "network", "--hosts", "127.0.0.1",
         "--cred", "c", "--scanner", "dc1",
     )  # fmt: skip
-    source = qpc.ok("source", "show", "--name", "net").json()
+    source = qpc.ok("source", "show", "--name", "net", "--all-fields").json()
     assert [s["name"] for s in source["scanners"]] == ["dc1"]
 
 

@@ -95,6 +95,12 @@ class CredentialPublic(BaseModel):
     sources: list[RefPublic]
     created_at: datetime
     updated_at: datetime
+    # The established server's fields for key files on its own disk and HashiCorp Vault
+    # secrets; Quipu has neither, so they are always null.
+    ssh_keyfile: None = None
+    vault_mount_point: None = None
+    vault_secret_key: None = None
+    vault_secret_path: None = None
 
 
 class BulkDelete(BaseModel):
@@ -129,6 +135,29 @@ class BulkDeletedPublic(BaseModel):
     deleted: list[int]
     skipped: list[SkippedPublic]
     missing: list[int]
+
+
+class SkippedCredentialPublic(SkippedPublic):
+    """A credential left alone, also as the established server names it."""
+
+    credential: int
+    sources: list[int] = Field(description="Ids of the sources using it.")
+
+
+class CredentialsBulkDeletedPublic(BulkDeletedPublic):
+    skipped: list[SkippedCredentialPublic]  # type: ignore[assignment]
+
+
+def credentials_bulk_public(result: credentials.BulkDeleted) -> CredentialsBulkDeletedPublic:
+    skipped = [
+        SkippedCredentialPublic(
+            id=s.id, name=s.name, reason=s.reason, credential=s.id, sources=list(s.users)
+        )
+        for s in result.skipped
+    ]
+    return CredentialsBulkDeletedPublic(
+        message=result.message, deleted=result.deleted, skipped=skipped, missing=result.missing
+    )
 
 
 @router.get("/")
@@ -167,10 +196,9 @@ def add_credential(
 @router.post("/bulk_delete/")
 def bulk_delete_credentials(
     body: BulkDelete, store: StoreDep, user: CurrentUser
-) -> BulkDeletedPublic:
+) -> CredentialsBulkDeletedPublic:
     """Delete several credentials; those used by a source are skipped."""
-    result = credentials.bulk_delete_credentials(store, ids=body.ids)
-    return BulkDeletedPublic.model_validate(result)
+    return credentials_bulk_public(credentials.bulk_delete_credentials(store, ids=body.ids))
 
 
 @router.get("/{credential_id}/")

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from quipu.api.credentials import (
     BulkDelete,
@@ -16,10 +16,12 @@ from quipu.api.credentials import (
     NameQuery,
     RefPublic,
     SearchQuery,
+    SkippedPublic,
 )
 from quipu.api.deps import CurrentUser, Now, StoreDep
 from quipu.api.pagination import Page, Paging, page_of
 from quipu.services import sources
+from quipu.services.credentials import BulkDeleted
 
 router = APIRouter(prefix="/api/v2/sources", tags=["sources"])
 
@@ -28,6 +30,13 @@ SchedulingMode = Literal["immediate", "mediated"]
 Port = Annotated[int, Field(ge=1, le=65535)]
 ProxyUrl = Annotated[str, Field(min_length=1, max_length=512)]
 Rate = Annotated[float, Field(ge=0, description="Probes per second for this source; 0 = no limit.")]
+UseParamiko = Annotated[
+    bool,
+    Field(
+        description="Network only. Kept for the established client; Quipu's SSH client is "
+        "asyncssh and ignores it."
+    ),
+]
 AllowLarge = Annotated[
     bool, Query(description="Allow a network source of more than 65,536 systems.")
 ]
@@ -46,6 +55,7 @@ class SourceCreate(BaseModel):
     ssl_protocol: SslProtocol | None = Field(None, description="vcenter/satellite only.")
     disable_ssl: bool | None = Field(None, description="vcenter/satellite; default false.")
     proxy_url: ProxyUrl | None = Field(None, description="vcenter/satellite: an HTTP(S) proxy.")
+    use_paramiko: UseParamiko | None = None
     scheduling_mode: SchedulingMode | None = Field(None, description="Default: immediate.")
     max_probes_per_second: Rate | None = None
     scanners: list[int] = Field(
@@ -68,6 +78,7 @@ class SourceUpdate(BaseModel):
     ssl_protocol: SslProtocol | None = None
     disable_ssl: bool | None = None
     proxy_url: ProxyUrl | None = None
+    use_paramiko: UseParamiko | None = None
     scheduling_mode: SchedulingMode | None = None
     max_probes_per_second: Rate | None = None
     scanners: list[int] | None = None
@@ -88,18 +99,45 @@ class SourcePublic(BaseModel):
     name: str
     source_type: str
     hosts: list[str]
-    exclude_hosts: list[str]
+    exclude_hosts: list[str] | None = Field(description="null when none, as established.")
     port: int
     credentials: list[CredentialRefPublic]
     ssl_cert_verify: bool | None
     ssl_protocol: str | None
     disable_ssl: bool | None
     proxy_url: str | None
+    use_paramiko: bool | None
     scheduling_mode: str
     max_probes_per_second: float
     scanners: list[RefPublic]
     created_at: datetime
     updated_at: datetime
+
+    @field_validator("exclude_hosts", mode="before")
+    @classmethod
+    def _null_when_none(cls, value: list[str] | None) -> list[str] | None:
+        return list(value) if value else None
+
+
+class SkippedSourcePublic(SkippedPublic):
+    """A source left alone, also as the established server names it."""
+
+    source: int
+    scans: list[int] = Field(description="Ids of the scans using it.")
+
+
+class SourcesBulkDeletedPublic(BulkDeletedPublic):
+    skipped: list[SkippedSourcePublic]  # type: ignore[assignment]
+
+
+def sources_bulk_public(result: BulkDeleted) -> SourcesBulkDeletedPublic:
+    skipped = [
+        SkippedSourcePublic(id=s.id, name=s.name, reason=s.reason, source=s.id, scans=list(s.users))
+        for s in result.skipped
+    ]
+    return SourcesBulkDeletedPublic(
+        message=result.message, deleted=result.deleted, skipped=skipped, missing=result.missing
+    )
 
 
 @router.get("/")
@@ -140,9 +178,11 @@ def add_source(
 
 
 @router.post("/bulk_delete/")
-def bulk_delete_sources(body: BulkDelete, store: StoreDep, user: CurrentUser) -> BulkDeletedPublic:
+def bulk_delete_sources(
+    body: BulkDelete, store: StoreDep, user: CurrentUser
+) -> SourcesBulkDeletedPublic:
     """Delete several sources; those used by a scan are skipped."""
-    return BulkDeletedPublic.model_validate(sources.bulk_delete_sources(store, ids=body.ids))
+    return sources_bulk_public(sources.bulk_delete_sources(store, ids=body.ids))
 
 
 @router.get("/{source_id}/")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from typing import Annotated
 
@@ -17,7 +16,7 @@ from quipu.cli import (
     qpc_server,
     qpc_source,
 )
-from quipu.cli.qpc_common import ClientError, expand_multi_values
+from quipu.cli.qpc_common import ClientError, expand_multi_values, setup_logging
 
 app = typer.Typer(
     help="Quipu operator client.",
@@ -36,12 +35,17 @@ app.add_typer(qpc_scanner.app, name="scanner")
 @app.callback()
 def _root(
     verbose: Annotated[
-        int, typer.Option("-v", "--verbose", count=True, help="More logging (-vv: debug).")
+        int,
+        typer.Option(
+            "-v",
+            "--verbose",
+            count=True,
+            help="Verbose mode: -v shows qpc's own messages, -vv debug lines and HTTP requests.",
+        ),
     ] = 0,
 ) -> None:
     """Manage credentials, sources, scans, scan jobs and scanners."""
-    level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging(verbose)
 
 
 def main() -> None:

@@ -1,9 +1,10 @@
-"""What every qpc command shares: its error, JSON output, reading secrets, several-value options."""
+"""What every qpc command shares: errors, logging, JSON output, secrets, several-value options."""
 
 from __future__ import annotations
 
 import getpass
 import json
+import logging
 import sys
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -13,6 +14,7 @@ import typer
 
 MULTI_VALUE_OPTIONS = frozenset(
     {"--hosts", "--exclude-hosts", "--cred", "--sources", "--scanner", "--bind"}
+    | {"--job-ids", "--report-ids", "--json-files", "--json-directory"}
 )
 """Options that take several values, written either ``--hosts a b`` or ``--hosts a --hosts b``."""
 
@@ -27,6 +29,34 @@ class LoginRequired(ClientError):
 
 def fail(message: str) -> NoReturn:
     raise ClientError(message)
+
+
+DEBUG_FORMAT = (
+    "%(asctime)s - %(name)s - %(levelname)s - [%(funcName)s] - %(pathname)s:%(lineno)d"
+    " - %(message)s"
+)
+
+
+def setup_logging(verbosity: int) -> None:
+    """Log lines to stderr as the established client shows them.
+
+    ``-v``: qpc's own INFO lines, the bare message. ``-vv`` and more: everything at DEBUG,
+    the HTTP library's request lines among them, each with its time, logger and place.
+    Without ``-v``, warnings only. The HTTP library logs every request at INFO, so below
+    ``-vv`` its records are left to the root logger, which has no handler and shows only
+    warnings and worse.
+    """
+    handler = logging.StreamHandler()
+    if verbosity >= 2:
+        handler.setFormatter(logging.Formatter(DEBUG_FORMAT))
+        logger = logging.getLogger()
+        level = logging.DEBUG
+    else:
+        logger = logging.getLogger("quipu")
+        level = logging.INFO if verbosity == 1 else logging.WARNING
+    handler.setLevel(level)
+    logger.addHandler(handler)
+    logger.setLevel(level)
 
 
 def usage_error(message: str) -> NoReturn:
@@ -161,4 +191,4 @@ def parse_bool(value: str | None, *, option: str) -> bool | None:
         return True
     if lowered in ("false", "no", "0"):
         return False
-    usage_error(f"{option} takes true or false (got {value!r}).")
+    usage_error(f"argument {option}: invalid choice: {value!r} (choose from 'true', 'false')")

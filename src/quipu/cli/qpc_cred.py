@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import enum
+import sys
 from typing import Annotated, Any
 
 import typer
 
 from quipu.cli.qpc_common import (
+    AllFields,
+    established,
     fail,
     print_json,
     read_key_file,
@@ -15,16 +18,37 @@ from quipu.cli.qpc_common import (
     usage_error,
 )
 from quipu.cli.qpc_http import Api, clear_objects, connect
-from quipu.domain.source_types import Auth, rules_of
 from quipu.domain.states import SourceType
 
 app = typer.Typer(help="Manage credentials.", no_args_is_help=True)
 
 PATH = "/api/v2/credentials/"
 PASSWORD_QUESTION = "Provide a connection password."
-PASSPHRASE_QUESTION = "Provide a passphrase for the SSH keyfile."
+PASSPHRASE_QUESTION = "Provide a passphrase for the SSH Key."
 BECOME_QUESTION = "Provide a privilege escalation password to be used when running a network scan."
 TOKEN_QUESTION = "Provide a token for authentication."
+FIELDS = (
+    "auth_type",
+    "become_method",
+    "become_user",
+    "created_at",
+    "cred_type",
+    "has_auth_token",
+    "has_become_password",
+    "has_password",
+    "has_ssh_key",
+    "has_ssh_passphrase",
+    "id",
+    "name",
+    "sources",
+    "ssh_keyfile",
+    "updated_at",
+    "username",
+    "vault_mount_point",
+    "vault_secret_key",
+    "vault_secret_path",
+)
+"""What the established client prints of a credential."""
 
 
 class BecomeMethod(enum.StrEnum):
@@ -62,6 +86,32 @@ BecomePasswordFlag = Annotated[
 TokenFlag = Annotated[
     bool, typer.Option("--token", help="Ask for an auth token (sources that take one).")
 ]
+
+
+def check_one_login(*, password: bool, sshkeyfile: str | None, token: bool, required: bool) -> None:
+    """At most one way of logging in (exactly one with ``required``), in argparse's words."""
+    given = [
+        option
+        for option, is_given in (
+            ("--password", password),
+            ("--sshkeyfile", sshkeyfile is not None),
+            ("--token", token),
+        )
+        if is_given
+    ]
+    # argparse names the option that came second on the command line first.
+    given.sort(key=_position_in_argv)
+    if len(given) > 1:
+        usage_error(f"argument {given[1]}: not allowed with argument {given[0]}")
+    if required and not given:
+        usage_error("one of the arguments --password --sshkeyfile --token is required")
+
+
+def _position_in_argv(option: str) -> int:
+    return next(
+        (i for i, arg in enumerate(sys.argv) if arg == option or arg.startswith(f"{option}=")),
+        len(sys.argv),
+    )
 
 
 def find_credential(api: Api, *, name: str) -> dict[str, Any]:
@@ -108,13 +158,9 @@ def add(
     token: TokenFlag = False,
 ) -> None:
     """Add a credential."""
-    if password and sshkeyfile is not None:
-        usage_error("Give --password or --sshkeyfile, not both.")
+    check_one_login(password=password, sshkeyfile=sshkeyfile, token=token, required=True)
     if sshpassphrase and sshkeyfile is None:
         usage_error("--sshpassphrase needs --sshkeyfile.")
-    if not (password or sshkeyfile is not None or token):
-        auth = rules_of(cred_type).auth
-        usage_error("Give --password or --sshkeyfile." if auth == Auth.SSH else "Give --password.")
     with connect() as api:
         body: dict[str, Any] = {"name": name, "cred_type": cred_type.value, "username": username}
         if become_method is not None:
@@ -145,8 +191,7 @@ def edit(
     token: TokenFlag = False,
 ) -> None:
     """Change a credential: only the options given change."""
-    if password and sshkeyfile is not None:
-        usage_error("Give --password or --sshkeyfile, not both.")
+    check_one_login(password=password, sshkeyfile=sshkeyfile, token=token, required=False)
     changes: dict[str, Any] = {}
     if username is not None:
         changes["username"] = username
@@ -156,7 +201,7 @@ def edit(
         changes["become_user"] = become_user
     asked = password or sshkeyfile is not None or sshpassphrase or become_password or token
     if not changes and not asked:
-        usage_error("Nothing to change: give at least one option besides --name.")
+        fail(f'No arguments were provided to edit credential "{name}".')
     with connect() as api:
         credential = find_credential(api, name=name)
         changes |= _secrets(
@@ -175,22 +220,25 @@ def list_credentials(
     cred_type: Annotated[
         SourceType | None, typer.Option("--type", help="Only credentials of this type.")
     ] = None,
+    all_fields: AllFields = False,
 ) -> None:
     """List credentials as JSON."""
     params = {"cred_type": cred_type.value} if cred_type else {}
     with connect() as api:
         credentials = api.all(PATH, params=params)
     if not credentials:
-        typer.echo("No credentials exist yet.")
+        # The established client says so on stderr and succeeds.
+        typer.echo("No credentials exist yet.", err=True)
         return
-    print_json(credentials)
+    print_json([established(c, fields=FIELDS, all_fields=all_fields) for c in credentials])
 
 
 @app.command()
-def show(name: Name) -> None:
+def show(name: Name, all_fields: AllFields = False) -> None:
     """Show one credential as JSON."""
     with connect() as api:
-        print_json(find_credential(api, name=name))
+        credential = find_credential(api, name=name)
+    print_json(established(credential, fields=FIELDS, all_fields=all_fields))
 
 
 @app.command()
@@ -199,4 +247,11 @@ def clear(
     all_: Annotated[bool, typer.Option("--all", help="Remove every credential.")] = False,
 ) -> None:
     """Remove one credential, or all of them."""
-    clear_objects(name=name, all_=all_, path=PATH, noun="Credential", plural="credentials")
+    clear_objects(
+        name=name,
+        all_=all_,
+        path=PATH,
+        noun="Credential",
+        plural="credentials",
+        used_by="source",
+    )

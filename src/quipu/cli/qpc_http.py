@@ -123,20 +123,49 @@ def format_transport_error(error: httpx.TransportError, *, config: ServerConfig)
     )
 
 
+NO_FIELD_KEYS = ("non_field_errors", "detail", "options")
+"""Keys of an error answer whose messages are about no one field: printed after ``Error``."""
+
+
 def format_error_response(response: httpx.Response) -> str:
-    """The server's own sentence (``detail``) for an error answer."""
+    """The server's sentences for an error answer, one a line (see ``format_error_body``)."""
     try:
         body = response.json()
     except ValueError:
         body = None
-    if isinstance(body, dict):
-        detail = body.get("detail")
-        if isinstance(detail, str) and detail:
-            return detail
-        error = body.get("error")
-        if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])
+    lines = format_error_body(body)
+    if lines:
+        return "\n".join(lines)
     return f"The server answered {response.status_code} {response.reason_phrase}."
+
+
+def format_error_body(body: Any) -> list[str]:
+    """An error answer as the established client prints it: each field's messages after the
+    field's name (``hosts: ...``), ``Error: ...`` for those about no one field.
+
+    Quipu's answers also repeat a field's message as ``detail``; that copy is left out. An
+    answer with ``detail`` alone is one of Quipu's sentences, printed as it is.
+    """
+    if isinstance(body, list):
+        return [f"Error: {message}" for message in body]
+    if not isinstance(body, dict):
+        return [f"Error: {body}"] if isinstance(body, str) and body else []
+    error = body.get("error")
+    if isinstance(error, dict) and error.get("message"):
+        return [str(error["message"])]
+    fields = {key: value for key, value in body.items() if key != "detail"}
+    if not fields:
+        detail = body.get("detail")
+        return [str(detail)] if detail else []
+    lines = []
+    for key, messages in fields.items():
+        context = "Error" if key in NO_FIELD_KEYS else key
+        for message in messages if isinstance(messages, list) else [messages]:
+            text = str(message)
+            # Quipu's own sentences may already start with the field they are about.
+            named = text.startswith((f"{key}:", f"{key} "))
+            lines.append(text if named else f"{context}: {text}")
+    return lines
 
 
 @contextmanager
@@ -158,10 +187,25 @@ def connect(*, login: bool = True) -> Iterator[Api]:
         api.close()
 
 
-def clear_objects(*, name: str | None, all_: bool, path: str, noun: str, plural: str) -> None:
-    """``clear --name`` or ``clear --all`` for credentials, sources and scans alike."""
-    if (name is None) == (not all_):
-        usage_error("Give --name or --all (one of them).")
+def clear_objects(
+    *,
+    name: str | None,
+    all_: bool,
+    path: str,
+    noun: str,
+    plural: str,
+    used_by: str | None = None,
+) -> None:
+    """``clear --name`` or ``clear --all`` for credentials, sources and scans alike.
+
+    The sentences are the established client's. ``used_by`` names what may keep an object
+    from being removed (``source`` for a credential, ``scan`` for a source); ``clear --all``
+    then names each object skipped, and the other objects that use it, by id.
+    """
+    if name is not None and all_:
+        usage_error("argument --all: not allowed with argument --name")
+    if name is None and not all_:
+        usage_error("one of the arguments --name --all is required")
     with connect() as api:
         if name is not None:
             found = api.find(path, name=name)
@@ -171,11 +215,29 @@ def clear_objects(*, name: str | None, all_: bool, path: str, noun: str, plural:
             typer.echo(f'{noun} "{name}" was removed.')
             return
         if not api.get(path, params={"page_size": 1})["count"]:
-            typer.echo(f"No {plural} exist yet.")
-            return
+            fail(f"No {plural} exist to be removed.")
         result = api.request("POST", f"{path}bulk_delete/", json={"ids": "all"})
-    typer.echo(result["message"])
-    for skipped in result.get("skipped", []):
-        typer.echo(f'{noun} "{skipped["name"]}" was not removed: {skipped["reason"]}.', err=True)
-    if result.get("skipped") or result.get("missing"):
+    text = format_bulk_deleted(result, noun=noun, plural=plural, used_by=used_by)
+    if result.get("skipped"):
+        # Some objects are left: an error, as the established client reports it.
+        typer.echo(text, err=True)
         raise typer.Exit(1)
+    typer.echo(text)
+
+
+def format_bulk_deleted(
+    result: Mapping[str, Any], *, noun: str, plural: str, used_by: str | None
+) -> str:
+    deleted, skipped = len(result.get("deleted", [])), result.get("skipped", [])
+    if used_by is None:
+        return f"Successfully deleted {deleted} {plural}."
+    lines = [
+        f"Could not delete {noun.lower()} ID {entry['id']} because it is assigned to at "
+        f"least one {used_by} ({used_by} ID "
+        f"{', '.join(str(i) for i in entry.get(f'{used_by}s', []))})."
+        for entry in skipped
+    ]
+    lines.append(
+        f"Successfully deleted {deleted} {plural}. {len(skipped)} {plural} could not be deleted."
+    )
+    return "\n".join(lines)

@@ -58,7 +58,11 @@ def config_server(
     save_config(config)
     if not use_http and ssl_verify is None:
         typer.echo(format_unverified_warning(config), err=True)
-    typer.echo(f"Server set to {config.base_url}.")
+    protocol = "http" if use_http else "https"
+    typer.echo(
+        "Server connectivity was successfully configured. The server will be contacted via "
+        f'"{protocol}" at host "{host}" with port "{port}".'
+    )
 
 
 @app.command()
@@ -87,7 +91,7 @@ def logout() -> None:
             except LoginRequired:
                 pass  # the token was already expired or revoked: logged out all the same
     forget_token()
-    typer.echo("You have successfully logged out.")
+    typer.echo("Logged out.")
 
 
 @app.command()

@@ -7,16 +7,43 @@ from typing import Annotated, Any
 
 import typer
 
-from quipu.cli.qpc_common import fail, hosts_from, parse_bool, print_json, usage_error
+from quipu.cli.qpc_common import (
+    AllFields,
+    established,
+    fail,
+    hosts_from,
+    parse_bool,
+    print_json,
+    usage_error,
+)
 from quipu.cli.qpc_cred import PATH as CREDENTIALS_PATH
 from quipu.cli.qpc_http import Api, clear_objects, connect
-from quipu.domain.source_types import rules_of
 from quipu.domain.states import SourceType
 
 app = typer.Typer(help="Manage sources.", no_args_is_help=True)
 
 PATH = "/api/v2/sources/"
 SCANNERS_PATH = "/api/v1/scanners/"
+FIELDS = (
+    "credentials",
+    "disable_ssl",
+    "exclude_hosts",
+    "hosts",
+    "id",
+    "name",
+    "port",
+    "proxy_url",
+    "source_type",
+    "ssl_cert_verify",
+    "ssl_protocol",
+    "use_paramiko",
+)
+"""What the established client prints of a source (its credentials as id and name)."""
+CREDS_NOT_FOUND = (
+    'An error occurred while processing the "--cred" input values. References for the '
+    "following credential could not be found: {names}. Failed to {action} source "
+    '"{source}". For more information, see the server log file.'
+)
 
 
 class SslProtocol(enum.StrEnum):
@@ -46,7 +73,21 @@ ExcludeHosts = Annotated[
 Creds = Annotated[
     list[str] | None, typer.Option("--cred", help="Credential names, in the order tried.")
 ]
-Port = Annotated[int | None, typer.Option("--port", help="Port (default 22 or 443).")]
+
+
+def _port(value: int | None) -> int | None:
+    """The port given, refused as the established client refuses it when out of range."""
+    if value is not None and not 0 <= value <= 65535:
+        usage_error(
+            f"argument --port: Port value {value} should be a positive integer in the valid "
+            "range (0-65535)"
+        )
+    return value
+
+
+Port = Annotated[
+    int | None, typer.Option("--port", help="Port (default 22 or 443).", callback=_port)
+]
 SslCertVerify = Annotated[
     str | None,
     typer.Option("--ssl-cert-verify", help="true or false: verify the server's certificate."),
@@ -56,6 +97,14 @@ SslProtocolOption = Annotated[
 ]
 DisableSsl = Annotated[
     str | None, typer.Option("--disable-ssl", help="true or false: connect without SSL.")
+]
+UseParamiko = Annotated[
+    str | None,
+    typer.Option(
+        "--use-paramiko",
+        help="true or false (network). Accepted and stored for compatibility, with no "
+        "effect: Quipu's SSH client is asyncssh, not paramiko.",
+    ),
 ]
 ProxyUrl = Annotated[
     str | None,
@@ -78,8 +127,14 @@ Scanners = Annotated[
 AllowLarge = Annotated[bool, typer.Option("--allow-large", help="Allow more than 65,536 systems.")]
 
 
-def format_ssl_error(options: list[str], *, source_type: str) -> str:
-    return f"Error: Invalid SSL options for {source_type} source: {', '.join(options)}"
+def shown(source: dict[str, Any], *, all_fields: bool) -> dict[str, Any]:
+    """A source as the established client prints it (everything with ``all_fields``)."""
+    result = established(source, fields=FIELDS, all_fields=all_fields)
+    if not all_fields:
+        result["credentials"] = [
+            {"id": c["id"], "name": c["name"]} for c in source.get("credentials", [])
+        ]
+    return result
 
 
 def find_source(api: Api, *, name: str) -> dict[str, Any]:
@@ -99,10 +154,20 @@ def _ids(api: Api, *, path: str, names: list[str], noun: str) -> list[int]:
     return ids
 
 
+def _credential_ids(api: Api, *, names: list[str], source: str, action: str) -> list[int]:
+    """The ids of the credentials named, in order; those missing named as established."""
+    found = {name: api.find(CREDENTIALS_PATH, name=name) for name in names}
+    missing = [name for name, credential in found.items() if credential is None]
+    if missing:
+        fail(CREDS_NOT_FOUND.format(names=",".join(missing), action=action, source=source))
+    return [int(credential["id"]) for credential in found.values() if credential is not None]
+
+
 def _body(
     api: Api,
     *,
-    source_type: str,
+    name: str,
+    action: str,
     hosts: list[str] | None,
     exclude_hosts: list[str] | None,
     creds: list[str] | None,
@@ -111,23 +176,12 @@ def _body(
     ssl_protocol: SslProtocol | None,
     disable_ssl: str | None,
     proxy_url: str | None,
+    use_paramiko: str | None,
     scheduling_mode: SchedulingMode | None,
     max_probes_per_second: float | None,
     scanners: list[str] | None,
 ) -> dict[str, Any]:
-    """The request body for the options given; refuses SSL options where they do not apply."""
-    ssl_given = [
-        option
-        for option, value in (
-            ("--ssl-cert-verify", ssl_cert_verify),
-            ("--ssl-protocol", ssl_protocol),
-            ("--disable-ssl", disable_ssl),
-            ("--proxy-url", proxy_url),
-        )
-        if value is not None
-    ]
-    if ssl_given and not rules_of(source_type).tls_options:
-        fail(format_ssl_error(ssl_given, source_type=source_type))
+    """The request body for the options given; the server says which do not apply."""
     body: dict[str, Any] = {}
     if hosts:
         body["hosts"] = hosts_from(hosts)
@@ -143,12 +197,14 @@ def _body(
         body["disable_ssl"] = parse_bool(disable_ssl, option="--disable-ssl")
     if proxy_url is not None:
         body["proxy_url"] = proxy_url
+    if use_paramiko is not None:
+        body["use_paramiko"] = parse_bool(use_paramiko, option="--use-paramiko")
     if scheduling_mode is not None:
         body["scheduling_mode"] = scheduling_mode.value
     if max_probes_per_second is not None:
         body["max_probes_per_second"] = max_probes_per_second
     if creds:
-        body["credentials"] = _ids(api, path=CREDENTIALS_PATH, names=creds, noun="Credential")
+        body["credentials"] = _credential_ids(api, names=creds, source=name, action=action)
     if scanners:
         body["scanners"] = _ids(api, path=SCANNERS_PATH, names=scanners, noun="Scanner")
     return body
@@ -166,20 +222,21 @@ def add(
     ssl_protocol: SslProtocolOption = None,
     disable_ssl: DisableSsl = None,
     proxy_url: ProxyUrl = None,
+    use_paramiko: UseParamiko = None,
     scheduling_mode: Scheduling = None,
     max_probes_per_second: Rate = None,
     scanner: Scanners = None,
     allow_large: AllowLarge = False,
 ) -> None:
     """Add a source."""
-    if not hosts:
-        usage_error("Missing option '--hosts'.")
-    if not cred:
-        usage_error("Missing option '--cred'.")
+    missing = [option for option, given in (("--hosts", hosts), ("--cred", cred)) if not given]
+    if missing:
+        usage_error(f"the following arguments are required: {', '.join(missing)}")
     with connect() as api:
         body = _body(
             api,
-            source_type=source_type.value,
+            name=name,
+            action="add",
             hosts=hosts,
             exclude_hosts=exclude_hosts,
             creds=cred,
@@ -188,6 +245,7 @@ def add(
             ssl_protocol=ssl_protocol,
             disable_ssl=disable_ssl,
             proxy_url=proxy_url,
+            use_paramiko=use_paramiko,
             scheduling_mode=scheduling_mode,
             max_probes_per_second=max_probes_per_second,
             scanners=scanner,
@@ -209,6 +267,7 @@ def edit(
     ssl_protocol: SslProtocolOption = None,
     disable_ssl: DisableSsl = None,
     proxy_url: ProxyUrl = None,
+    use_paramiko: UseParamiko = None,
     scheduling_mode: Scheduling = None,
     max_probes_per_second: Rate = None,
     scanner: Scanners = None,
@@ -216,14 +275,15 @@ def edit(
 ) -> None:
     """Change a source: only the options given change."""
     options = (hosts, cred, exclude_hosts, port, ssl_cert_verify, ssl_protocol, disable_ssl)
-    more = (proxy_url, scheduling_mode, max_probes_per_second, scanner)
+    more = (proxy_url, use_paramiko, scheduling_mode, max_probes_per_second, scanner)
     if all(value is None for value in (*options, *more)):
-        usage_error("Nothing to change: give at least one option besides --name.")
+        fail(f"No arguments were provided to edit source {name}.")
     with connect() as api:
         source = find_source(api, name=name)
         body = _body(
             api,
-            source_type=source["source_type"],
+            name=name,
+            action="edit",
             hosts=hosts,
             exclude_hosts=exclude_hosts,
             creds=cred,
@@ -232,6 +292,7 @@ def edit(
             ssl_protocol=ssl_protocol,
             disable_ssl=disable_ssl,
             proxy_url=proxy_url,
+            use_paramiko=use_paramiko,
             scheduling_mode=scheduling_mode,
             max_probes_per_second=max_probes_per_second,
             scanners=scanner,
@@ -246,22 +307,25 @@ def list_sources(
     source_type: Annotated[
         SourceType | None, typer.Option("--type", help="Only sources of this type.")
     ] = None,
+    all_fields: AllFields = False,
 ) -> None:
     """List sources as JSON."""
     params = {"source_type": source_type.value} if source_type else {}
     with connect() as api:
         sources = api.all(PATH, params=params)
     if not sources:
-        typer.echo("No sources exist yet.")
+        # The established client says so on stderr and succeeds.
+        typer.echo("No sources exist yet.", err=True)
         return
-    print_json(sources)
+    print_json([shown(source, all_fields=all_fields) for source in sources])
 
 
 @app.command()
-def show(name: Name) -> None:
+def show(name: Name, all_fields: AllFields = False) -> None:
     """Show one source as JSON."""
     with connect() as api:
-        print_json(find_source(api, name=name))
+        source = find_source(api, name=name)
+    print_json(shown(source, all_fields=all_fields))
 
 
 @app.command()
@@ -270,4 +334,4 @@ def clear(
     all_: Annotated[bool, typer.Option("--all", help="Remove every source.")] = False,
 ) -> None:
     """Remove one source, or all of them."""
-    clear_objects(name=name, all_=all_, path=PATH, noun="Source", plural="sources")
+    clear_objects(name=name, all_=all_, path=PATH, noun="Source", plural="sources", used_by="scan")

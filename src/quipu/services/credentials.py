@@ -13,7 +13,7 @@ import asyncssh
 from sqlalchemy import ColumnElement, Select, delete, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from quipu.domain.errors import AlreadyExists, InUse, InvalidInput, NotFound
+from quipu.domain.errors import InUse, InvalidInput, NotFound
 from quipu.domain.source_types import Auth, rules_of, source_type_of
 from quipu.store import Store
 from quipu.store.secrets import SecretBox
@@ -88,6 +88,8 @@ class Skipped:
     id: int
     name: str
     reason: str
+    users: tuple[int, ...] = ()
+    """The ids of the objects that use it (sources of a credential, scans of a source)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -187,7 +189,7 @@ def list_credentials(
 def delete_credential(store: Store, *, credential_id: int) -> None:
     with store.transaction() as s:
         row = _get(s, credential_id=credential_id)
-        users = _users(s, ids=[row.id]).get(row.id)
+        users = [name for _, name in _users(s, ids=[row.id]).get(row.id, [])]
         if users:
             raise InUse(
                 f'Credential "{row.name}" is used by {quoted_names("source", names=users)}; '
@@ -203,7 +205,12 @@ def bulk_delete_credentials(store: Store, *, ids: AllOrIds) -> BulkDeleted:
         found, missing = find_ids(s, model=Credential, ids=ids)
         users = _users(s, ids=list(found))
         skipped = [
-            Skipped(id=i, name=found[i], reason=f"used by {quoted_names('source', names=users[i])}")
+            Skipped(
+                id=i,
+                name=found[i],
+                reason=f"used by {quoted_names('source', names=[n for _, n in users[i]])}",
+                users=tuple(sorted(u for u, _ in users[i])),
+            )
             for i in found
             if i in users
         ]
@@ -339,7 +346,8 @@ def _switched(current: CredentialFields, *, changes: Mapping[str, Any]) -> dict[
 
 def _check_name_free(s: Session, *, name: str) -> None:
     if s.scalar(select(Credential.id).where(Credential.name == name)) is not None:
-        raise AlreadyExists(f'Credential "{name}" already exists.')
+        # The established server's words for a taken name, so its clients read the same.
+        raise InvalidInput("credential with this name already exists.", field="name")
 
 
 def _get(s: Session, *, credential_id: int) -> Credential:
@@ -383,17 +391,17 @@ def _read(row: Credential, *, box: SecretBox) -> CredentialFields:
     )
 
 
-def _users(s: Session, *, ids: Sequence[int]) -> dict[int, list[str]]:
-    """The names of the sources using each of ``ids`` (only those used by one)."""
-    users: dict[int, list[str]] = {}
+def _users(s: Session, *, ids: Sequence[int]) -> dict[int, list[tuple[int, str]]]:
+    """The sources (id, name) using each of ``ids`` (only those used by one), by name."""
+    users: dict[int, list[tuple[int, str]]] = {}
     rows = s.execute(
-        select(SourceCredential.credential_id, Source.name)
+        select(SourceCredential.credential_id, Source.id, Source.name)
         .join(Source, Source.id == SourceCredential.source_id)
         .where(SourceCredential.credential_id.in_(ids))
         .order_by(Source.name)
     )
-    for credential_id, source_name in rows:
-        users.setdefault(credential_id, []).append(source_name)
+    for credential_id, source_id, source_name in rows:
+        users.setdefault(credential_id, []).append((source_id, source_name))
     return users
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, selectinload
 
 from quipu.collectors.network.targets import expand, validate_host
-from quipu.domain.errors import AlreadyExists, InUse, InvalidInput, NotFound
+from quipu.domain.errors import InUse, InvalidInput, NotFound
 from quipu.domain.source_types import SourceTypeRules, rules_of, source_type_of
 from quipu.services.credentials import (
     AllOrIds,
@@ -45,7 +45,14 @@ log = logging.getLogger(__name__)
 
 SSL_PROTOCOLS = ("SSLv23", "TLSv1", "TLSv1_1", "TLSv1_2", "TLSv1_3")
 SCHEDULING_MODES = ("immediate", "mediated")
-TLS_FIELDS = ("ssl_cert_verify", "ssl_protocol", "disable_ssl", "proxy_url")
+SSL_FIELDS = ("ssl_cert_verify", "ssl_protocol", "disable_ssl")
+"""The SSL options of the sources reached over HTTPS, in the order the established server names
+them when refusing them elsewhere."""
+ONE_HOST = "This source must have a single host."
+ONE_CREDENTIAL = "This source must have a single credential."
+EXCLUDE_HOSTS_REFUSED = "The exclude_hosts option is not valid for this source."
+PROXY_URL_REFUSED = "The proxy_url option is not valid for this source."
+WRONG_CREDENTIAL_TYPE = "Credentials must have the same type as source."
 MAX_SYSTEMS = 65_536
 """A network source expanding past this many systems needs ``allow_large``."""
 
@@ -70,6 +77,9 @@ class SourceFields:
     ssl_protocol: str | None = None
     disable_ssl: bool | None = None
     proxy_url: str | None = None
+    use_paramiko: bool | None = None
+    """Network: stored and shown for the established client's sake; Quipu's SSH client is
+    asyncssh whatever it says."""
     scheduling_mode: str | None = None
     max_probes_per_second: float | None = None
     scanners: Sequence[int] = field(default_factory=list)
@@ -96,6 +106,7 @@ class SourceView:
     ssl_protocol: str | None
     disable_ssl: bool | None
     proxy_url: str | None
+    use_paramiko: bool | None
     scheduling_mode: str
     max_probes_per_second: float
     scanners: list[Ref]
@@ -184,7 +195,7 @@ def list_sources(
 def delete_source(store: Store, *, source_id: int) -> None:
     with store.transaction() as s:
         row = _get(s, source_id=source_id)
-        users = _users(s, ids=[row.id]).get(row.id)
+        users = [name for _, name in _users(s, ids=[row.id]).get(row.id, [])]
         if users:
             raise InUse(
                 f'Source "{row.name}" is used by {quoted_names("scan", names=users)}; '
@@ -200,7 +211,12 @@ def bulk_delete_sources(store: Store, *, ids: AllOrIds) -> BulkDeleted:
         found, missing = find_ids(s, model=Source, ids=ids)
         users = _users(s, ids=list(found))
         skipped = [
-            Skipped(id=i, name=found[i], reason=f"used by {quoted_names('scan', names=users[i])}")
+            Skipped(
+                id=i,
+                name=found[i],
+                reason=f"used by {quoted_names('scan', names=[n for _, n in users[i]])}",
+                users=tuple(sorted(u for u, _ in users[i])),
+            )
             for i in found
             if i in users
         ]
@@ -257,15 +273,25 @@ def checked(fields: SourceFields, *, allow_large: bool) -> SourceFields:
 
 
 def _checked_tls(fields: SourceFields, *, rules: SourceTypeRules) -> SourceFields:
-    """The TLS options given where they apply, with their defaults; refused elsewhere."""
+    """The TLS options given where they apply, with their defaults; refused elsewhere.
+
+    Refusals name the field ``options`` with the established server's sentences, as its
+    clients print them.
+    """
     if not rules.tls_options:
-        given = [name for name in TLS_FIELDS if getattr(fields, name) is not None]
+        given = [name for name in SSL_FIELDS if getattr(fields, name) is not None]
         if given:
             raise InvalidInput(
-                f"Invalid SSL options for {fields.source_type} source: {', '.join(given)}.",
-                field=given[0],
+                f"Invalid SSL options for {fields.source_type} source: {', '.join(given)}",
+                field="options",
             )
+        if fields.proxy_url is not None:
+            raise InvalidInput(PROXY_URL_REFUSED, field="proxy_url")
         return fields
+    if fields.use_paramiko is not None:
+        raise InvalidInput(
+            f"Invalid options for '{fields.source_type}': use_paramiko.", field="options"
+        )
     if fields.ssl_protocol is not None and fields.ssl_protocol not in SSL_PROTOCOLS:
         raise InvalidInput(
             f"ssl_protocol must be one of {', '.join(SSL_PROTOCOLS)} "
@@ -274,10 +300,9 @@ def _checked_tls(fields: SourceFields, *, rules: SourceTypeRules) -> SourceField
         )
     if fields.proxy_url is not None:
         check_proxy_url(fields.proxy_url)
+    # disable_ssl stays None (no) unless given, as the established server shows it.
     return dataclasses.replace(
-        fields,
-        ssl_cert_verify=True if fields.ssl_cert_verify is None else fields.ssl_cert_verify,
-        disable_ssl=False if fields.disable_ssl is None else fields.disable_ssl,
+        fields, ssl_cert_verify=True if fields.ssl_cert_verify is None else fields.ssl_cert_verify
     )
 
 
@@ -314,10 +339,8 @@ def _checked_hosts(fields: SourceFields, *, allow_large: bool) -> SourceFields:
 
 def _checked_server(fields: SourceFields, *, rules: SourceTypeRules) -> SourceFields:
     kind = fields.source_type
-    if len(fields.hosts) != 1:
-        raise InvalidInput(
-            f"A {kind} source takes exactly one host (got {len(fields.hosts)}).", field="hosts"
-        )
+    if len(fields.hosts) != 1 or "[" in fields.hosts[0] or "/" in fields.hosts[0]:
+        raise InvalidInput(ONE_HOST, field="hosts")
     host = fields.hosts[0]
     if not _is_single_host(host):
         raise InvalidInput(
@@ -325,15 +348,9 @@ def _checked_server(fields: SourceFields, *, rules: SourceTypeRules) -> SourceFi
             field="hosts",
         )
     if fields.exclude_hosts and not rules.exclude_hosts:
-        raise InvalidInput(
-            f"exclude_hosts is allowed only for network sources, not {kind}.",
-            field="exclude_hosts",
-        )
+        raise InvalidInput(EXCLUDE_HOSTS_REFUSED, field="exclude_hosts")
     if len(fields.credentials) != 1 and not rules.many_credentials:
-        raise InvalidInput(
-            f"A {kind} source takes exactly one credential (got {len(fields.credentials)}).",
-            field="credentials",
-        )
+        raise InvalidInput(ONE_CREDENTIAL, field="credentials")
     return fields
 
 
@@ -365,12 +382,7 @@ def _check_links(s: Session, *, fields: SourceFields) -> None:
                 f"credentials: credential {credential_id} does not exist.", field="credentials"
             )
         if credential.cred_type != fields.source_type:
-            raise InvalidInput(
-                f'credentials: credential "{credential.name}" is a {credential.cred_type} '
-                f"credential; a {fields.source_type} source needs {fields.source_type} "
-                "credentials.",
-                field="credentials",
-            )
+            raise InvalidInput(WRONG_CREDENTIAL_TYPE, field="source_type")
     scanners = set(s.scalars(select(Scanner.id).where(Scanner.id.in_(fields.scanners))))
     for scanner_id in fields.scanners:
         if scanner_id not in scanners:
@@ -379,7 +391,8 @@ def _check_links(s: Session, *, fields: SourceFields) -> None:
 
 def _check_name_free(s: Session, *, name: str) -> None:
     if s.scalar(select(Source.id).where(Source.name == name)) is not None:
-        raise AlreadyExists(f'Source "{name}" already exists.')
+        # The established server's words for a taken name, so its clients read the same.
+        raise InvalidInput(f"Source with name={name} already exists", field="name")
 
 
 def _get(s: Session, *, source_id: int) -> Source:
@@ -400,6 +413,7 @@ def _write(row: Source, *, fields: SourceFields) -> None:
     row.ssl_protocol = fields.ssl_protocol
     row.disable_ssl = fields.disable_ssl
     row.proxy_url = fields.proxy_url
+    row.use_paramiko = fields.use_paramiko
     row.scheduling_mode = fields.scheduling_mode
     row.max_probes_per_second = fields.max_probes_per_second or 0.0
     row.credentials = [
@@ -421,23 +435,24 @@ def _read(row: Source) -> SourceFields:
         ssl_protocol=row.ssl_protocol,
         disable_ssl=row.disable_ssl,
         proxy_url=row.proxy_url,
+        use_paramiko=row.use_paramiko,
         scheduling_mode=row.scheduling_mode,
         max_probes_per_second=row.max_probes_per_second,
         scanners=sorted(link.scanner_id for link in row.scanners),
     )
 
 
-def _users(s: Session, *, ids: Sequence[int]) -> dict[int, list[str]]:
-    """The names of the scans using each of ``ids`` (only those used by one)."""
-    users: dict[int, list[str]] = {}
+def _users(s: Session, *, ids: Sequence[int]) -> dict[int, list[tuple[int, str]]]:
+    """The scans (id, name) using each of ``ids`` (only those used by one), by name."""
+    users: dict[int, list[tuple[int, str]]] = {}
     rows = s.execute(
-        select(ScanSource.source_id, Scan.name)
+        select(ScanSource.source_id, Scan.id, Scan.name)
         .join(Scan, Scan.id == ScanSource.scan_id)
         .where(ScanSource.source_id.in_(ids))
         .order_by(Scan.name)
     )
-    for source_id, scan_name in rows:
-        users.setdefault(source_id, []).append(scan_name)
+    for source_id, scan_id, scan_name in rows:
+        users.setdefault(source_id, []).append((scan_id, scan_name))
     return users
 
 
@@ -476,6 +491,7 @@ def _views(s: Session, *, rows: Sequence[Source]) -> list[SourceView]:
                 ssl_protocol=r.ssl_protocol,
                 disable_ssl=r.disable_ssl,
                 proxy_url=r.proxy_url,
+                use_paramiko=r.use_paramiko,
                 scheduling_mode=r.scheduling_mode,
                 max_probes_per_second=r.max_probes_per_second,
                 scanners=sorted(
