@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -10,8 +11,9 @@ from pydantic import BaseModel
 
 from quipu.api.deps import CurrentUser, Now, StoreDep
 from quipu.api.pagination import Page, Paging, page_of
-from quipu.domain.states import TaskKind
-from quipu.services import auth, reports, scan_jobs
+from quipu.domain.errors import IllegalTransition, InvalidInput
+from quipu.domain.states import ScanJobAction, ScanJobStatus, ScanJobType, TaskKind
+from quipu.services import auth, scan_jobs, scan_options
 from quipu.store.tables import ScanJob, SystemResult, Task
 
 router = APIRouter(prefix="/api/v1", tags=["scan jobs"])
@@ -23,8 +25,15 @@ class SourceRef(BaseModel):
     source_type: str
 
 
+class ScanRef(BaseModel):
+    id: int
+    name: str
+
+
 class TaskOut(BaseModel):
     id: int
+    sequence_number: int
+    """Its place in its scan job: connection tasks first, then inspection tasks."""
     source: SourceRef
     scan_type: str
     """``connect`` or ``inspect``, as the established server names a task's kind."""
@@ -40,19 +49,27 @@ class TaskOut(BaseModel):
 
 class JobOut(BaseModel):
     id: int
+    scan: ScanRef | None
+    """The scan it ran (null for a merge or an upload, or once the scan is deleted)."""
     scan_id: int | None
     scan_name: str
+    scan_type: str
+    """``inspect`` for a run of a scan, ``fingerprint`` for a merge or an upload."""
     report_id: int | None
     status: str
     status_message: str
     start_time: datetime | None
     end_time: datetime | None
     created_at: datetime
+    options: dict[str, Any] | None
+    """The scan's options as they were when the job started."""
     sources: list[SourceRef]
     systems_count: int
     systems_scanned: int
     systems_failed: int
     systems_unreachable: int
+    system_fingerprint_count: int | None
+    """Systems in its deployments report; null until it has one."""
     tasks: list[TaskOut]
 
 
@@ -67,35 +84,40 @@ class SystemResultOut(BaseModel):
     facts: dict[str, Any] | None = None
 
 
-def job_out(job: ScanJob, *, report_id: int | None) -> JobOut:
-    sources: dict[int | None, SourceRef] = {}
-    for task in job.tasks:
-        sources.setdefault(
-            task.source_id,
-            SourceRef(id=task.source_id, name=task.source_name, source_type=task.source_type),
-        )
+def job_out(job: ScanJob, *, report: scan_jobs.ReportRef | None) -> JobOut:
+    refs = [
+        SourceRef(id=t.source_id, name=t.source_name, source_type=t.source_type) for t in job.tasks
+    ]
+    # the job's sources, each once; an imported report's facts have no source of this server
+    sources = {ref.id: ref for ref in refs if ref.id is not None}
+    inspects = job.scan_type == ScanJobType.INSPECT
     return JobOut(
         id=job.id,
+        scan=ScanRef(id=job.scan_id, name=job.scan_name) if job.scan_id is not None else None,
         scan_id=job.scan_id,
         scan_name=job.scan_name,
-        report_id=report_id,
+        scan_type=job.scan_type,
+        report_id=report.id if report else None,
         status=job.status,
-        status_message=job.status_message,
+        status_message=scan_jobs.job_message(job.status, job.status_message),
         start_time=job.start_time,
         end_time=job.end_time,
         created_at=job.created_at,
+        options=scan_options.present_options(job.options) if inspects else None,
         sources=list(sources.values()),
         systems_count=job.systems_count,
         systems_scanned=job.systems_scanned,
         systems_failed=job.systems_failed,
         systems_unreachable=job.systems_unreachable,
+        system_fingerprint_count=report.systems if report else None,
         tasks=[
             TaskOut(
                 id=t.id,
-                source=sources[t.source_id],
+                sequence_number=number,
+                source=ref,
                 scan_type=t.kind,
                 status=t.status,
-                status_message=t.status_message,
+                status_message=scan_jobs.task_message(t.status, t.status_message),
                 systems_count=t.systems_count,
                 systems_scanned=t.systems_scanned,
                 systems_failed=t.systems_failed,
@@ -103,9 +125,45 @@ def job_out(job: ScanJob, *, report_id: int | None) -> JobOut:
                 start_time=t.start_time,
                 end_time=t.end_time,
             )
-            for t in job.tasks
+            for number, (t, ref) in enumerate(zip(job.tasks, refs, strict=True), start=1)
         ],
     )
+
+
+def _job_out(store: Any, job: ScanJob) -> JobOut:
+    return job_out(job, report=scan_jobs.reports_of(store, job_ids=[job.id]).get(job.id))
+
+
+# The established server's refusals, word for word: its client prints them after "Error:".
+REFUSALS: dict[tuple[ScanJobAction, ScanJobStatus | None], str] = {
+    (ScanJobAction.PAUSE, ScanJobStatus.PAUSED): (
+        "Scan cannot be paused. The scan is already paused."
+    ),
+    (ScanJobAction.PAUSE, None): (
+        "Scan cannot be paused. The scan must be running for it to be paused."
+    ),
+    (ScanJobAction.RESTART, ScanJobStatus.RUNNING): (
+        "Scan cannot be restarted. The scan is already running."
+    ),
+    (ScanJobAction.RESTART, None): (
+        "Scan cannot be restarted. The scan must be paused for it to be restarted."
+    ),
+    (ScanJobAction.CANCEL, None): (
+        "Scan cannot be canceled. The scan has already finished or been canceled."
+    ),
+}
+
+
+def _steer(act: Callable[..., ScanJob], *, store: Any, job_id: int, now: datetime) -> ScanJob:
+    """``act`` on a scan job; a refusal in the established server's words and shape."""
+    try:
+        return act(store, job_id=job_id, now=now)
+    except IllegalTransition as refused:
+        action = ScanJobAction(refused.action)
+        refusal = REFUSALS.get((action, ScanJobStatus(refused.state)), REFUSALS.get((action, None)))
+        if refusal is None:
+            raise
+        raise InvalidInput(refusal, field="non_field_errors") from None
 
 
 def _poke(request: Request) -> None:
@@ -121,7 +179,7 @@ def start_scan(
     """Start a scan: create a scan job."""
     job = scan_jobs.start(store, scan_id=scan_id, now=now)
     _poke(request)
-    return job_out(job, report_id=None)
+    return job_out(job, report=None)
 
 
 @router.get("/scans/{scan_id}/jobs/")
@@ -133,8 +191,8 @@ def list_scan_jobs(
     paging: Paging,
     status: Annotated[str | None, Query(description="Only jobs in this status.")] = None,
 ) -> Page[JobOut]:
-    """The scan jobs of one scan, newest first."""
-    return _page(request, store, paging, scan_id=scan_id, status=status)
+    """The scan jobs of one scan, oldest first (as the established server lists them)."""
+    return _page(request, store, paging, scan_id=scan_id, status=status, oldest_first=True)
 
 
 @router.get("/jobs/")
@@ -151,58 +209,74 @@ def list_jobs(
 
 
 def _page(
-    request: Request, store: Any, paging: Any, *, scan_id: int | None, status: str | None
+    request: Request,
+    store: Any,
+    paging: Any,
+    *,
+    scan_id: int | None,
+    status: str | None,
+    oldest_first: bool = False,
 ) -> Page[JobOut]:
     result = scan_jobs.list_jobs(
-        store, scan_id=scan_id, status=status, offset=paging.offset, limit=paging.page_size
+        store,
+        scan_id=scan_id,
+        status=status,
+        offset=paging.offset,
+        limit=paging.page_size,
+        oldest_first=oldest_first,
     )
-    ids = reports.ids_of_jobs(store, job_ids=[j.id for j in result.jobs])
+    found = scan_jobs.reports_of(store, job_ids=[j.id for j in result.jobs])
     return page_of(
         request,
         params=paging,
         count=result.count,
-        results=[job_out(j, report_id=ids.get(j.id)) for j in result.jobs],
+        results=[job_out(j, report=found.get(j.id)) for j in result.jobs],
     )
 
 
+# Each job path also answers without its trailing slash: the established client asks for
+# /api/v1/jobs/{id} so.
 @router.get("/jobs/{job_id}")
 @router.get("/jobs/{job_id}/")
 def get_job(job_id: int, request: Request, user: CurrentUser, store: StoreDep) -> JobOut:
     """One scan job with its tasks and counters."""
-    job = scan_jobs.get(store, job_id=job_id)
-    return job_out(job, report_id=reports.ids_of_jobs(store, job_ids=[job.id]).get(job.id))
+    return _job_out(store, scan_jobs.get(store, job_id=job_id))
 
 
+@router.put("/jobs/{job_id}/pause")
 @router.put("/jobs/{job_id}/pause/")
 def pause_job(
     job_id: int, request: Request, user: CurrentUser, store: StoreDep, now: Now
 ) -> JobOut:
     """Pause a pending or running scan job."""
-    job = scan_jobs.pause(store, job_id=job_id, now=now)
+    job = _steer(scan_jobs.pause, store=store, job_id=job_id, now=now)
     _poke(request)
-    return job_out(job, report_id=None)
+    return _job_out(store, job)
 
 
+@router.put("/jobs/{job_id}/restart")
 @router.put("/jobs/{job_id}/restart/")
 def restart_job(
     job_id: int, request: Request, user: CurrentUser, store: StoreDep, now: Now
 ) -> JobOut:
     """Restart a paused scan job; it resumes where it stopped."""
-    job = scan_jobs.restart(store, job_id=job_id, now=now)
+    job = _steer(scan_jobs.restart, store=store, job_id=job_id, now=now)
     _poke(request)
-    return job_out(job, report_id=None)
+    return _job_out(store, job)
 
 
+@router.put("/jobs/{job_id}/cancel")
 @router.put("/jobs/{job_id}/cancel/")
 def cancel_job(
     job_id: int, request: Request, user: CurrentUser, store: StoreDep, now: Now
 ) -> JobOut:
     """Cancel a scan job for good."""
-    job = scan_jobs.cancel(store, job_id=job_id, now=now)
+    job = _steer(scan_jobs.cancel, store=store, job_id=job_id, now=now)
     _poke(request)
-    return job_out(job, report_id=None)
+    return _job_out(store, job)
 
 
+@router.put("/jobs/{job_id}/approve")
 @router.put("/jobs/{job_id}/approve/")
 def approve_job(
     job_id: int, request: Request, user: CurrentUser, store: StoreDep, now: Now
@@ -211,7 +285,7 @@ def approve_job(
     auth.require_admin(user, action="approve a held scan job")
     job = scan_jobs.approve(store, job_id=job_id, now=now)
     _poke(request)
-    return job_out(job, report_id=None)
+    return _job_out(store, job)
 
 
 def _results(
@@ -247,6 +321,7 @@ def _result_out(result: SystemResult, task: Task, *, facts: bool) -> SystemResul
     )
 
 
+@router.get("/jobs/{job_id}/connection")
 @router.get("/jobs/{job_id}/connection/")
 def connection_results(
     job_id: int,
@@ -260,6 +335,7 @@ def connection_results(
     return _results(request, store, paging, job_id=job_id, kind=TaskKind.CONNECT, status=status)
 
 
+@router.get("/jobs/{job_id}/inspection")
 @router.get("/jobs/{job_id}/inspection/")
 def inspection_results(
     job_id: int,

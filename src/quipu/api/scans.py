@@ -11,44 +11,49 @@ from pydantic import BaseModel, ConfigDict, Field
 from quipu.api.credentials import BulkDelete, BulkDeletedPublic, Name, NameQuery, SearchQuery
 from quipu.api.deps import CurrentUser, Now, StoreDep
 from quipu.api.pagination import Page, Paging, page_of
-from quipu.services import scans
+from quipu.domain.states import ScanJobStatus
+from quipu.services import scan_jobs, scans
 
 router = APIRouter(prefix="/api/v1/scans", tags=["scans"])
 
+NOT_STARTED = frozenset({ScanJobStatus.CREATED, ScanJobStatus.PENDING, ScanJobStatus.HELD})
+"""Statuses whose counts the established server leaves out: nothing was counted yet."""
+
 Concurrency = Annotated[
-    int, Field(ge=1, le=200, description="Systems inspected at once, per scanner job.")
+    int, Field(description="Systems inspected at once, per scanner job: 1 to 200, default 25.")
 ]
 
 
 class ProductFlags(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """One flag per optional product; a product left out is not changed (or is false)."""
 
-    jboss_eap: bool = False
-    jboss_fuse: bool = False
-    jboss_brms: bool = False
-    jboss_ws: bool = False
+    # extra="ignore": older established clients still send jboss_brms, a product now gone.
+    model_config = ConfigDict(extra="ignore")
+
+    jboss_eap: bool | None = None
+    jboss_fuse: bool | None = None
+    jboss_ws: bool | None = None
 
 
 class ExtendedProductSearch(ProductFlags):
-    search_directories: list[str] = Field(default_factory=list)
+    search_directories: list[str] | None = Field(
+        None, description="Absolute directories to search for the products too."
+    )
 
 
 class ScanOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    max_concurrency: Concurrency = 25
-    disabled_optional_products: ProductFlags | None = None
-    enabled_extended_product_search: ExtendedProductSearch | None = None
-
-
-class ScanOptionsUpdate(BaseModel):
-    """Options to change; those left out are kept."""
-
-    model_config = ConfigDict(extra="forbid")
-
     max_concurrency: Concurrency | None = None
-    disabled_optional_products: ProductFlags | None = None
-    enabled_extended_product_search: ExtendedProductSearch | None = None
+    disabled_optional_products: ProductFlags | None = Field(
+        None, description="Products not to inspect (true: left out)."
+    )
+    enabled_extended_product_search: ExtendedProductSearch | None = Field(
+        None, description="Products to search for in more places (true: searched)."
+    )
+
+    def given(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
 
 
 class ScanCreate(BaseModel):
@@ -68,7 +73,9 @@ class ScanUpdate(BaseModel):
     name: Name | None = None
     scan_type: Literal["inspect"] | None = None
     sources: list[int] | None = None
-    options: ScanOptionsUpdate | None = None
+    options: ScanOptions | None = Field(
+        None, description="Merged into the scan's: products left out keep their flags."
+    )
 
 
 class SourceRefPublic(BaseModel):
@@ -88,17 +95,65 @@ class ScanJobRefPublic(BaseModel):
     end_time: datetime | None
 
 
-class ScanPublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+class JobReportPublic(BaseModel):
+    id: int
+    report_id: int | None
 
+
+class ScanPublic(BaseModel):
     id: int
     name: str
     scan_type: str
     sources: list[SourceRefPublic]
     options: dict[str, Any]
+    jobs: list[JobReportPublic] = Field(description="Its scan jobs, oldest first.")
+    most_recent: dict[str, Any] | None = Field(
+        description="Its newest scan job as the established server sums it up."
+    )
     most_recent_scanjob: ScanJobRefPublic | None
     created_at: datetime
     updated_at: datetime
+
+
+def scan_public(view: scans.ScanView) -> ScanPublic:
+    recent = view.most_recent_scanjob
+    return ScanPublic(
+        id=view.id,
+        name=view.name,
+        scan_type=view.scan_type,
+        sources=[SourceRefPublic.model_validate(s) for s in view.sources],
+        options=view.options,
+        jobs=[JobReportPublic(id=i, report_id=r) for i, r in view.jobs],
+        most_recent=None if recent is None else most_recent(recent),
+        most_recent_scanjob=None if recent is None else ScanJobRefPublic.model_validate(recent),
+        created_at=view.created_at,
+        updated_at=view.updated_at,
+    )
+
+
+def most_recent(job: scans.JobRef) -> dict[str, Any]:
+    """A scan's newest job in the established server's words: counts once it started,
+    times once set, each task's message when it failed."""
+    summary: dict[str, Any] = {"id": job.id, "scan_type": job.scan_type, "status": job.status}
+    if job.report_id is not None:
+        summary["report_id"] = job.report_id
+    if job.start_time is not None:
+        summary["start_time"] = job.start_time
+    if job.end_time is not None:
+        summary["end_time"] = job.end_time
+    if job.status not in NOT_STARTED:
+        summary |= {
+            "systems_count": job.systems_count,
+            "systems_scanned": job.systems_scanned,
+            "systems_failed": job.systems_failed,
+            "systems_unreachable": job.systems_unreachable,
+            "system_fingerprint_count": job.fingerprints or 0,
+        }
+    details = {"job_status_message": scan_jobs.job_message(job.status, job.status_message)}
+    if job.status == ScanJobStatus.FAILED:
+        details |= {f"task_{task_id}_status_message": m for task_id, m in job.task_messages}
+    summary["status_details"] = details
+    return summary
 
 
 @router.get("/")
@@ -118,7 +173,7 @@ def list_scans(
         offset=paging.offset,
         limit=paging.page_size,
     )
-    results = [ScanPublic.model_validate(v) for v in views]
+    results = [scan_public(v) for v in views]
     return page_of(request, params=paging, count=count, results=results)
 
 
@@ -129,9 +184,9 @@ def add_scan(body: ScanCreate, store: StoreDep, user: CurrentUser, now: Now) -> 
         name=body.name,
         scan_type=body.scan_type,
         sources=body.sources,
-        options=body.options.model_dump(exclude_none=True),
+        options=body.options.given(),
     )
-    return ScanPublic.model_validate(scans.add_scan(store, fields=fields, now=now))
+    return scan_public(scans.add_scan(store, fields=fields, now=now))
 
 
 @router.post("/bulk_delete/")
@@ -143,7 +198,7 @@ def bulk_delete_scans(body: BulkDelete, store: StoreDep, user: CurrentUser) -> B
 @router.get("/{scan_id}/")
 def get_scan(scan_id: int, store: StoreDep, user: CurrentUser) -> ScanPublic:
     """Show one scan and its newest scan job."""
-    return ScanPublic.model_validate(scans.get_scan(store, scan_id=scan_id))
+    return scan_public(scans.get_scan(store, scan_id=scan_id))
 
 
 @router.put("/{scan_id}/")
@@ -155,10 +210,10 @@ def replace_scan(
         "name": body.name,
         "scan_type": body.scan_type,
         "sources": body.sources,
-        "options": body.options.model_dump(exclude_none=True),
+        "options": body.options.given(),
     }
     view = scans.edit_scan(store, scan_id=scan_id, changes=changes, partial=False, now=now)
-    return ScanPublic.model_validate(view)
+    return scan_public(view)
 
 
 @router.patch("/{scan_id}/")
@@ -167,11 +222,9 @@ def edit_scan(
 ) -> ScanPublic:
     """Change some fields of a scan; options given are merged into the scan's."""
     changes: dict[str, Any] = {k: getattr(body, k) for k in body.model_fields_set}
-    if body.options is not None:
-        given = body.options.model_fields_set
-        changes["options"] = {k: v for k, v in body.options.model_dump().items() if k in given}
+    changes["options"] = body.options.given() if body.options is not None else {}
     view = scans.edit_scan(store, scan_id=scan_id, changes=changes, partial=True, now=now)
-    return ScanPublic.model_validate(view)
+    return scan_public(view)
 
 
 @router.delete("/{scan_id}/", status_code=204)

@@ -10,8 +10,16 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from quipu.cli.qpc_common import fail, print_json, usage_error
+from quipu.cli.qpc_common import AllFields, fail, print_json, usage_error
 from quipu.cli.qpc_http import Api, clear_objects, connect
+from quipu.cli.qpc_scan_shapes import (
+    PRODUCT_OPTIONS_HELP,
+    check_options,
+    product_args,
+    product_options,
+    shown_job,
+    shown_scan,
+)
 from quipu.cli.qpc_source import PATH as SOURCES_PATH
 
 app = typer.Typer(help="Manage scans and their scan jobs.", no_args_is_help=True)
@@ -29,6 +37,14 @@ Concurrency = Annotated[
     typer.Option("--max-concurrency", help="Systems inspected at once (1-200, default 25)."),
 ]
 JobId = Annotated[int, typer.Option("--id", help="Scan job id.")]
+
+# The product options take any number of values (none resets them on edit), which Click
+# cannot parse: they reach the command as extra arguments, read by ``product_args``.
+WITH_PRODUCT_OPTIONS = {"ignore_unknown_options": True, "allow_extra_args": True}
+NO_SCANS = "No scans found."
+JOB_ID_AND_STATUS = (
+    'Provide the "--status" filter with a scan name to filter the list of related scan jobs.'
+)
 
 
 def find_scan(api: Api, *, name: str) -> dict[str, Any]:
@@ -48,51 +64,68 @@ def _source_ids(api: Api, *, names: list[str]) -> list[int]:
     return ids
 
 
-@app.command()
-def add(name: Name, sources: Sources = None, max_concurrency: Concurrency = None) -> None:
+@app.command(context_settings=WITH_PRODUCT_OPTIONS, epilog=PRODUCT_OPTIONS_HELP)
+def add(
+    ctx: typer.Context, name: Name, sources: Sources = None, max_concurrency: Concurrency = None
+) -> None:
     """Add a scan."""
     if not sources:
         usage_error("Missing option '--sources'.")
+    products = product_args(ctx.args, adding=True)
+    check_options(max_concurrency=max_concurrency, directories=products.directories)
     with connect() as api:
-        body: dict[str, Any] = {"name": name, "sources": _source_ids(api, names=sources)}
-        if max_concurrency is not None:
-            body["options"] = {"max_concurrency": max_concurrency}
+        options = product_options(products, editing=False)
+        if max_concurrency:
+            options["max_concurrency"] = max_concurrency
+        body = {
+            "name": name,
+            "sources": _source_ids(api, names=sources),
+            "scan_type": "inspect",
+            "options": options,
+        }
         api.request("POST", PATH, json=body)
     typer.echo(f'Scan "{name}" was added.')
 
 
-@app.command()
-def edit(name: Name, sources: Sources = None, max_concurrency: Concurrency = None) -> None:
+@app.command(context_settings=WITH_PRODUCT_OPTIONS, epilog=PRODUCT_OPTIONS_HELP)
+def edit(
+    ctx: typer.Context, name: Name, sources: Sources = None, max_concurrency: Concurrency = None
+) -> None:
     """Change a scan: only the options given change."""
-    if not sources and max_concurrency is None:
-        usage_error("Nothing to change: give --sources or --max-concurrency.")
+    products = product_args(ctx.args, adding=False)
+    if not sources and max_concurrency is None and not products.given():
+        usage_error(f"No arguments were provided to edit scan {name}.")
+    check_options(max_concurrency=max_concurrency, directories=products.directories)
     with connect() as api:
         scan = find_scan(api, name=name)
-        body: dict[str, Any] = {}
+        body: dict[str, Any] = {"name": name, "scan_type": "inspect"}
         if sources:
             body["sources"] = _source_ids(api, names=sources)
-        if max_concurrency is not None:
-            body["options"] = {"max_concurrency": max_concurrency}
+        options = product_options(products, editing=True)
+        if max_concurrency:
+            options["max_concurrency"] = max_concurrency
+        if options:
+            body["options"] = options
         api.request("PATCH", f"{PATH}{scan['id']}/", json=body)
     typer.echo(f'Scan "{name}" was updated.')
 
 
 @app.command("list")
-def list_scans() -> None:
+def list_scans(all_fields: AllFields = False) -> None:
     """List scans as JSON."""
     with connect() as api:
         scans = api.all(PATH)
     if not scans:
-        typer.echo("No scans exist yet.")
+        typer.echo(NO_SCANS, err=True)
         return
-    print_json(scans)
+    print_json([shown_scan(scan, all_fields=all_fields) for scan in scans])
 
 
 @app.command()
-def show(name: Name) -> None:
+def show(name: Name, all_fields: AllFields = False) -> None:
     """Show one scan as JSON."""
     with connect() as api:
-        print_json(find_scan(api, name=name))
+        print_json(shown_scan(find_scan(api, name=name), all_fields=all_fields))
 
 
 @app.command()
@@ -192,21 +225,25 @@ def show_jobs(
     status: Annotated[
         str | None, typer.Option("--status", help="With --name: only jobs in this status.")
     ] = None,
+    all_fields: AllFields = False,
 ) -> None:
-    """Show a scan job, or list a scan's scan jobs, as JSON."""
-    if (job_id is None) == (name is None):
-        usage_error("Give --id or --name (one of them).")
+    """Show a scan job, or list a scan's scan jobs (oldest first), as JSON."""
+    if job_id is not None and name is not None:
+        usage_error("argument --id: not allowed with argument --name")
+    if job_id is None and name is None:
+        usage_error("one of the arguments --name --id is required")
     if status is not None and name is None:
-        usage_error("--status goes with --name.")
+        usage_error(JOB_ID_AND_STATUS)
     with connect() as api:
-        if name is not None:
-            scan = find_scan(api, name=name)
-            params: dict[str, Any] = {"scan_id": scan["id"]}
-            if status is not None:
-                params["status"] = status
-            print_json(api.all(JOBS_PATH, params=params))
-        else:
-            print_json(api.get(f"{JOBS_PATH}{job_id}/"))
+        if name is None:
+            print_json(shown_job(api.get(f"{JOBS_PATH}{job_id}/"), all_fields=all_fields))
+            return
+        scan = find_scan(api, name=name)
+        params = {} if status is None else {"status": status}
+        jobs = api.all(f"{PATH}{scan['id']}/jobs/", params=params)
+    if not jobs:
+        fail(NO_SCANS)
+    print_json([shown_job(job, all_fields=all_fields) for job in jobs])
 
 
 def _steer(job_id: int, *, action: str, done: str) -> None:

@@ -23,9 +23,34 @@ from quipu.domain.states import (
 )
 from quipu.store import Store
 from quipu.store.statements import move_scan_job
-from quipu.store.tables import Scan, ScanJob, ScannerJob, Source, SystemResult, Task
+from quipu.store.tables import Report, Scan, ScanJob, ScannerJob, Source, SystemResult, Task
 
 log = logging.getLogger(__name__)
+
+JOB_MESSAGES = {
+    ScanJobStatus.CREATED: "Job is created.",
+    ScanJobStatus.PENDING: "Job is pending.",
+    ScanJobStatus.RUNNING: "Job is running.",
+    ScanJobStatus.PAUSED: "Job is paused.",
+    ScanJobStatus.CANCELED: "Job is canceled.",
+    ScanJobStatus.COMPLETED: "Job is complete.",
+}
+"""What the established server says of a scan job in each status, when there is no reason."""
+TASK_MESSAGES = {
+    TaskStatus.PENDING: "Task is pending.",
+    TaskStatus.RUNNING: "Task is running.",
+    TaskStatus.CANCELED: "Task is canceled.",
+    TaskStatus.COMPLETED: "Task is complete.",
+}
+
+
+def job_message(status: str, message: str) -> str:
+    """A scan job's status message: its own reason, or the established words for its status."""
+    return message or JOB_MESSAGES.get(ScanJobStatus(status), "")
+
+
+def task_message(status: str, message: str) -> str:
+    return message or TASK_MESSAGES.get(TaskStatus(status), "")
 
 
 def source_snapshot(source: Source) -> dict[str, Any]:
@@ -126,7 +151,7 @@ def _act(
 
 def pause(store: Store, *, job_id: int, now: datetime) -> ScanJob:
     """Pause: unclaimed work is withheld; scanners working on it are told to stop."""
-    values = {"status_message": "Paused by the user."}
+    values = {"status_message": JOB_MESSAGES[ScanJobStatus.PAUSED]}
     return _act(store, job_id=job_id, action=ScanJobAction.PAUSE, values=values, now=now)
 
 
@@ -144,7 +169,7 @@ def approve(store: Store, *, job_id: int, now: datetime) -> ScanJob:
 
 def cancel(store: Store, *, job_id: int, now: datetime) -> ScanJob:
     """Cancel: final. Unclaimed work is dropped; scanners working on it are told to stop."""
-    values = {"end_time": now, "status_message": "Canceled by the user."}
+    values = {"end_time": now, "status_message": JOB_MESSAGES[ScanJobStatus.CANCELED]}
     return _act(store, job_id=job_id, action=ScanJobAction.CANCEL, values=values, now=now)
 
 
@@ -191,8 +216,9 @@ def list_jobs(
     status: str | None = None,
     offset: int = 0,
     limit: int = 100,
+    oldest_first: bool = False,
 ) -> JobPage:
-    """Scan jobs, newest first, filtered by scan and status."""
+    """Scan jobs, newest first (or oldest first), filtered by scan and status."""
     query = select(ScanJob)
     if scan_id is not None:
         query = query.where(ScanJob.scan_id == scan_id)
@@ -202,11 +228,31 @@ def list_jobs(
         count = s.scalar(select(func.count()).select_from(query.subquery())) or 0
         jobs = s.scalars(
             query.options(selectinload(ScanJob.tasks))
-            .order_by(ScanJob.id.desc())
+            .order_by(ScanJob.id if oldest_first else ScanJob.id.desc())
             .offset(offset)
             .limit(limit)
         ).all()
     return JobPage(count=count, jobs=jobs)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRef:
+    """The report of a scan job."""
+
+    id: int
+    systems: int
+    """Systems in its deployments report (the established ``system_fingerprint_count``)."""
+
+
+def reports_of(store: Store, *, job_ids: Sequence[int]) -> dict[int, ReportRef]:
+    """The report of each of ``job_ids`` that has one."""
+    with store.transaction() as s:
+        rows = s.execute(
+            select(Report.scan_job_id, Report.id, Report.deployments_count).where(
+                Report.scan_job_id.in_(job_ids)
+            )
+        ).all()
+    return {job_id: ReportRef(id=report_id, systems=count) for job_id, report_id, count in rows}
 
 
 def system_results(

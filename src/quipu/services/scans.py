@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, selectinload
 
-from quipu.domain.errors import AlreadyExists, InvalidInput, NotFound
+from quipu.domain.errors import InvalidInput, NotFound
 from quipu.services.credentials import (
     AllOrIds,
     BulkDeleted,
@@ -22,16 +22,19 @@ from quipu.services.credentials import (
     name_filters,
     page,
 )
+from quipu.services.scan_jobs import task_message
+from quipu.services.scan_options import (
+    checked_options,
+    options_merged,
+    options_replaced,
+    present_options,
+)
 from quipu.store import Store
-from quipu.store.tables import Scan, ScanJob, ScanSource, Source
+from quipu.store.tables import Report, Scan, ScanJob, ScanSource, Source
 
 log = logging.getLogger(__name__)
 
 SCAN_TYPES = ("inspect",)
-DEFAULT_MAX_CONCURRENCY = 25
-MAX_CONCURRENCY = 200
-OPTIONS = ("max_concurrency", "disabled_optional_products", "enabled_extended_product_search")
-"""The options a scan may carry; all but max_concurrency are kept as given for collectors."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,6 +44,7 @@ class ScanFields:
     sources: Sequence[int] = field(default_factory=list)
     """Source ids, in the order their tasks are made."""
     options: Mapping[str, Any] = field(default_factory=dict)
+    """As given: ``max_concurrency`` and the product options (see ``options_replaced``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,12 +56,23 @@ class SourceRef:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class JobRef:
-    """The newest scan job of a scan."""
+    """A scan job of a scan, as a scan shows it."""
 
     id: int
     status: str
+    status_message: str
+    scan_type: str
     start_time: datetime | None
     end_time: datetime | None
+    systems_count: int
+    systems_scanned: int
+    systems_failed: int
+    systems_unreachable: int
+    report_id: int | None
+    fingerprints: int | None
+    """Systems in its deployments report (None while it has no report)."""
+    task_messages: list[tuple[int, str]]
+    """(task id, status message) of each task, in order."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,6 +83,8 @@ class ScanView:
     sources: list[SourceRef]
     options: dict[str, Any]
     most_recent_scanjob: JobRef | None
+    jobs: list[tuple[int, int | None]]
+    """(scan job id, its report id) of each scan job, oldest first."""
     created_at: datetime
     updated_at: datetime
 
@@ -78,7 +95,7 @@ def add_scan(store: Store, *, fields: ScanFields, now: datetime) -> ScanView:
         _check_name_free(s, name=fields.name)
         _check_sources(s, source_ids=fields.sources)
         row = Scan(created_at=now, updated_at=now)
-        _write(row, fields=fields)
+        _write(row, fields=fields, options=options_replaced(fields.options))
         s.add(row)
         s.flush()
         view = _views(s, rows=[row])[0]
@@ -91,23 +108,25 @@ def edit_scan(
 ) -> ScanView:
     """Apply ``changes`` to a scan.
 
-    ``partial`` (a PATCH) merges the ``options`` given key by key into the scan's; otherwise
-    they replace them.
+    ``partial`` (a PATCH) merges the ``options`` given into the scan's (``options_merged``);
+    otherwise they replace them (``options_replaced``).
     """
     unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(ScanFields)})
     if unknown:
         raise InvalidInput(f"Unknown scan field: {', '.join(unknown)}.", field=unknown[0])
     with store.transaction() as s:
         row = _get(s, scan_id=scan_id)
-        current = _read(row)
-        merged = dict(changes)
-        if partial and "options" in changes:
-            merged["options"] = {**current.options, **(changes["options"] or {})}
-        fields = checked(dataclasses.replace(current, **merged))
+        fields = checked(dataclasses.replace(_read(row), **changes))
+        if partial:
+            options = options_merged(
+                {**row.options, "max_concurrency": row.max_concurrency}, given=fields.options
+            )
+        else:
+            options = options_replaced(fields.options)
         if fields.name != row.name:
             _check_name_free(s, name=fields.name)
         _check_sources(s, source_ids=fields.sources)
-        _write(row, fields=fields)
+        _write(row, fields=fields, options=options)
         row.updated_at = now
         s.flush()
         view = _views(s, rows=[row])[0]
@@ -160,7 +179,8 @@ def bulk_delete_scans(store: Store, *, ids: AllOrIds) -> BulkDeleted:
 
 
 def checked(fields: ScanFields) -> ScanFields:
-    """``fields`` with default options, or InvalidInput naming what is wrong."""
+    """``fields`` checked, its options without the None values; or InvalidInput naming what is
+    wrong."""
     check_name(fields.name)
     if fields.scan_type not in SCAN_TYPES:
         raise InvalidInput(
@@ -174,24 +194,7 @@ def checked(fields: ScanFields) -> ScanFields:
         if source_id in seen:
             raise InvalidInput(f"sources lists source {source_id} more than once.", field="sources")
         seen.add(source_id)
-    options = {k: v for k, v in fields.options.items() if v is not None}
-    unknown = sorted(set(options) - set(OPTIONS))
-    if unknown:
-        raise InvalidInput(
-            f"options: unknown option {unknown[0]!r}; allowed: {', '.join(OPTIONS)}.",
-            field="options",
-        )
-    concurrency = options.setdefault("max_concurrency", DEFAULT_MAX_CONCURRENCY)
-    if (
-        not isinstance(concurrency, int)
-        or isinstance(concurrency, bool)
-        or not 1 <= concurrency <= MAX_CONCURRENCY
-    ):
-        raise InvalidInput(
-            f"options.max_concurrency must be between 1 and {MAX_CONCURRENCY} "
-            f"(got {concurrency!r}).",
-            field="options.max_concurrency",
-        )
+    options = checked_options(fields.options)
     return dataclasses.replace(fields, sources=list(fields.sources), options=options)
 
 
@@ -204,7 +207,8 @@ def _check_sources(s: Session, *, source_ids: Sequence[int]) -> None:
 
 def _check_name_free(s: Session, *, name: str) -> None:
     if s.scalar(select(Scan.id).where(Scan.name == name)) is not None:
-        raise AlreadyExists(f'Scan "{name}" already exists.')
+        # The established server's words, about its field: its client prints "name: ...".
+        raise InvalidInput(f"Scan with name={name} already exists", field="name")
 
 
 def _get(s: Session, *, scan_id: int) -> Scan:
@@ -214,13 +218,13 @@ def _get(s: Session, *, scan_id: int) -> Scan:
     return row
 
 
-def _write(row: Scan, *, fields: ScanFields) -> None:
-    options = dict(fields.options)
+def _write(row: Scan, *, fields: ScanFields, options: Mapping[str, Any]) -> None:
+    stored = dict(options)
     row.name = fields.name
     row.scan_type = fields.scan_type
     # The column holds max_concurrency (the database checks its range); JSON the rest.
-    row.max_concurrency = options.pop("max_concurrency")
-    row.options = options
+    row.max_concurrency = stored.pop("max_concurrency")
+    row.options = stored
     row.sources = [
         ScanSource(source_id=source_id, position=position)
         for position, source_id in enumerate(fields.sources)
@@ -228,11 +232,11 @@ def _write(row: Scan, *, fields: ScanFields) -> None:
 
 
 def _read(row: Scan) -> ScanFields:
+    """The scan's fields, with no options given (an edit merges or replaces them)."""
     return ScanFields(
         name=row.name,
         scan_type=row.scan_type,
         sources=[link.source_id for link in row.sources],
-        options={**row.options, "max_concurrency": row.max_concurrency},
     )
 
 
@@ -249,10 +253,25 @@ def _views(s: Session, *, rows: Sequence[Scan]) -> list[ScanView]:
             select(Source.id, Source.name, Source.source_type).where(Source.id.in_(source_ids))
         )
     }
+    reports = {
+        job_id: (report_id, count)
+        for job_id, report_id, count in s.execute(
+            select(Report.scan_job_id, Report.id, Report.deployments_count)
+            .join(ScanJob, ScanJob.id == Report.scan_job_id)
+            .where(ScanJob.scan_id.in_(ids))
+        )
+    }
+    jobs: dict[int | None, list[tuple[int, int | None]]] = {}
+    for scan_id, job_id in s.execute(
+        select(ScanJob.scan_id, ScanJob.id).where(ScanJob.scan_id.in_(ids)).order_by(ScanJob.id)
+    ):
+        jobs.setdefault(scan_id, []).append((job_id, reports.get(job_id, (None, None))[0]))
     newest = select(func.max(ScanJob.id)).where(ScanJob.scan_id.in_(ids)).group_by(ScanJob.scan_id)
-    jobs = {
-        j.scan_id: JobRef(id=j.id, status=j.status, start_time=j.start_time, end_time=j.end_time)
-        for j in s.scalars(select(ScanJob).where(ScanJob.id.in_(newest)))
+    recent = {
+        j.scan_id: _job_ref(j, report=reports.get(j.id))
+        for j in s.scalars(
+            select(ScanJob).where(ScanJob.id.in_(newest)).options(selectinload(ScanJob.tasks))
+        )
     }
     return [
         ScanView(
@@ -260,10 +279,29 @@ def _views(s: Session, *, rows: Sequence[Scan]) -> list[ScanView]:
             name=r.name,
             scan_type=r.scan_type,
             sources=[sources[link.source_id] for link in r.sources],
-            options={**r.options, "max_concurrency": r.max_concurrency},
-            most_recent_scanjob=jobs.get(r.id),
+            options=present_options({**r.options, "max_concurrency": r.max_concurrency}),
+            most_recent_scanjob=recent.get(r.id),
+            jobs=jobs.get(r.id, []),
             created_at=r.created_at,
             updated_at=r.updated_at,
         )
         for r in (loaded[i] for i in ids)
     ]
+
+
+def _job_ref(job: ScanJob, *, report: tuple[int, int] | None) -> JobRef:
+    return JobRef(
+        id=job.id,
+        status=job.status,
+        status_message=job.status_message,
+        scan_type=job.scan_type,
+        start_time=job.start_time,
+        end_time=job.end_time,
+        systems_count=job.systems_count,
+        systems_scanned=job.systems_scanned,
+        systems_failed=job.systems_failed,
+        systems_unreachable=job.systems_unreachable,
+        report_id=report[0] if report else None,
+        fingerprints=report[1] if report else None,
+        task_messages=[(t.id, task_message(t.status, t.status_message)) for t in job.tasks],
+    )
