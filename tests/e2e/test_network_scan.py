@@ -145,7 +145,10 @@ def test_a_lab_scan_finds_every_host_with_its_own_facts_and_reports_it_once(
     tarball = api.get(f"/api/v1/reports/{report_id}/download/").content
     with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz") as tar:
         members = {m.name.split("/", 1)[1]: m for m in tar.getmembers() if m.isfile()}
-        assert set(members) == {"details.json", "deployments.json", "deployments.csv", "SHA256SUM"}
+        assert set(members) == {
+            "aggregate.json", "details.json", "deployments.json", "details.csv",
+            "deployments.csv", "insights.tar.gz", "SHA256SUM",
+        }  # fmt: skip
         sums = tar.extractfile(members["SHA256SUM"]).read().decode()  # type: ignore[union-attr]
         for line in sums.splitlines():
             digest, name = line.split(maxsplit=1)

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from quipu.lab import Lab
-from tests.e2e.qpc import Qpc
+from tests.e2e.qpc import Qpc, scan_job, start_scan, with_lab_credential
 from tests.labs import running_lab
-from tests.servers import ADMIN_PASSWORD, RunningServer
+from tests.servers import RunningServer
 
 pytestmark = pytest.mark.lab
 
@@ -32,17 +32,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 @pytest.fixture
 def qpc(server: RunningServer, lab: Lab, tmp_path: Path) -> Qpc:
-    key_lines = tuple(
-        line for line in lab.sudo_key_path.read_text().splitlines() if "PRIVATE KEY" not in line
-    )
-    qpc = Qpc(config_home=tmp_path / "config", secrets=(ADMIN_PASSWORD, *key_lines))
-    qpc.ok("server", "config", "--host", "127.0.0.1", "--port", str(server.port), "--use-http")
-    qpc.ok("server", "login", "--username", "admin", input=ADMIN_PASSWORD + "\n")
-    qpc.ok(
-        "cred", "add", "--name", "lab", "--type", "network",
-        "--username", lab.sudo_user, "--sshkeyfile", str(lab.sudo_key_path),
-    )  # fmt: skip
-    return qpc
+    return with_lab_credential(server, lab, config_home=tmp_path / "config")
 
 
 def add_scan(qpc: Qpc, lab: Lab, *, name: str, hosts: list[str], mediated: bool = False) -> None:
@@ -56,21 +46,10 @@ def add_scan(qpc: Qpc, lab: Lab, *, name: str, hosts: list[str], mediated: bool 
     )
 
 
-def start(qpc: Qpc, name: str) -> int:
-    out = qpc.ok("scan", "start", "--name", name).stdout
-    assert out.startswith('Scan "') and out.endswith('" started.\n'), out
-    return int(out.split('"')[1])
-
-
-def job(qpc: Qpc, job_id: int) -> dict[str, Any]:
-    value: dict[str, Any] = qpc.ok("scan", "job", "--id", str(job_id)).json()
-    return value
-
-
 def wait(qpc: Qpc, job_id: int, *statuses: str, timeout: float = 90) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
-        current = job(qpc, job_id)
+        current = scan_job(qpc, job_id)
         if current["status"] in statuses:
             return current
         assert time.monotonic() < deadline, current
@@ -84,27 +63,29 @@ def test_scan_job_lifecycle_through_qpc(qpc: Qpc, lab: Lab) -> None:
     add_scan(qpc, lab, name="queued", hosts=fast)
     add_scan(qpc, lab, name="guarded", hosts=fast, mediated=True)
 
-    first = start(qpc, "long")
+    first = start_scan(qpc, "long")
     wait(qpc, first, "running")
-    second = start(qpc, "queued")
-    assert job(qpc, second)["status"] == "pending"  # serial: behind the running one
+    second = start_scan(qpc, "queued")
+    assert scan_job(qpc, second)["status"] == "pending"  # serial: behind the running one
     listed = qpc.ok("scan", "job", "--name", "queued").json()
     assert [(j["id"], j["status"]) for j in listed] == [(second, "pending")]
     assert listed[0]["sources"][0]["name"] == "queued"
 
     assert qpc.ok("scan", "pause", "--id", str(second)).stdout == f'Scan "{second}" paused.\n'
-    assert job(qpc, second)["status"] == "paused"
+    assert scan_job(qpc, second)["status"] == "paused"
     assert qpc.ok("scan", "restart", "--id", str(second)).stdout == (
         f'Scan "{second}" restarted.\n'
     )
     assert qpc.ok("scan", "cancel", "--id", str(second)).stdout == (f'Scan "{second}" canceled.\n')
-    before = job(qpc, second)
+    before = scan_job(qpc, second)
     refused = qpc.fails("scan", "restart", "--id", str(second))
-    assert refused.stderr.strip() == f"Scan job {second} is canceled and cannot be restarted."
-    assert job(qpc, second) == before
+    assert refused.stderr == (
+        "Error: Scan cannot be restarted. The scan must be paused for it to be restarted.\n"
+    )
+    assert scan_job(qpc, second) == before
 
-    third = start(qpc, "guarded")
-    assert job(qpc, third)["status"] == "held"
+    third = start_scan(qpc, "guarded")
+    assert scan_job(qpc, third)["status"] == "held"
     refused = qpc.fails("scan", "approve", "--id", str(first))
     assert refused.stderr.strip() == f"Scan job {first} is running and cannot be approved."
     assert qpc.ok("scan", "cancel", "--id", str(first)).stdout == f'Scan "{first}" canceled.\n'
@@ -117,15 +98,18 @@ def test_scan_job_lifecycle_through_qpc(qpc: Qpc, lab: Lab) -> None:
         len(fast),
         0,
     )
-    assert set(done) >= {
-        "id", "scan_id", "status", "status_message", "start_time", "end_time", "sources",
-        "systems_count", "systems_scanned", "systems_failed", "systems_unreachable", "tasks",
+    assert set(done) == {
+        "id", "scan", "scan_type", "status", "status_message", "start_time", "end_time",
+        "sources", "options", "report_id", "tasks", "systems_count", "systems_scanned",
+        "systems_failed", "systems_unreachable", "system_fingerprint_count",
     }  # fmt: skip
-    before = job(qpc, third)
+    before = scan_job(qpc, third)
     refused = qpc.fails("scan", "pause", "--id", str(third))
-    assert refused.stderr.strip() == f"Scan job {third} is completed and cannot be paused."
-    assert job(qpc, third) == before
-    assert job(qpc, first)["status"] == "canceled"
+    assert refused.stderr == (
+        "Error: Scan cannot be paused. The scan must be running for it to be paused.\n"
+    )
+    assert scan_job(qpc, third) == before
+    assert scan_job(qpc, first)["status"] == "canceled"
     unknown = qpc.fails("scan", "job", "--id", "9999")
     assert "9999" in unknown.stderr
 
@@ -163,22 +147,25 @@ def test_scan_start_wait_then_reports(qpc: Qpc, lab: Lab, tmp_path: Path) -> Non
     assert written.stdout == "Report written successfully.\n"
     assert out.read_text().startswith("{")
 
-    report_id = job(qpc, 1)["report_id"]
+    report_id = scan_job(qpc, 1)["report_id"]
     tarball = tmp_path / "report.tar.gz"
     assert (
         qpc.ok(
             "report", "download", "--report", str(report_id), "--output-file", str(tarball)
         ).stdout
-        == "Report written successfully.\n"
+        == f"Report {report_id} successfully written to {tarball}.\n"
     )
     with tarfile.open(tarball) as tar:
         names = sorted(m.name.split("/", 1)[1] for m in tar.getmembers() if m.isfile())
-    assert names == ["SHA256SUM", "deployments.csv", "deployments.json", "details.json"]
+    assert names == [
+        "SHA256SUM", "aggregate.json", "deployments.csv", "deployments.json", "details.csv",
+        "details.json", "insights.tar.gz",
+    ]  # fmt: skip
 
     bad_name = qpc.fails(
         "report", "download", "--scan-job", "1", "--output-file", str(tmp_path / "r.zip")
     )
-    assert ".tar.gz" in bad_name.stderr
+    assert "tar.gz" in bad_name.stderr
     no_dir = qpc.fails(
         "report", "download", "--scan-job", "1", "--output-file", str(tmp_path / "no/r.tar.gz")
     )
@@ -186,6 +173,6 @@ def test_scan_start_wait_then_reports(qpc: Qpc, lab: Lab, tmp_path: Path) -> Non
     missing = qpc.fails("report", "show", "--report", "999")
     assert "Report 999 does not exist." in missing.stderr
     listed = qpc.ok("report", "list").json()
-    assert [r["id"] for r in listed] == [report_id]
+    assert [r["id"] for r in listed["results"]] == [report_id]
     shown = qpc.ok("report", "show", "--report", str(report_id)).json()
-    assert shown["scan_job_id"] == 1
+    assert shown == listed["results"][0]

@@ -22,7 +22,7 @@ from quipu.reports import (
     build_tarball,
     write_deployments_csv,
 )
-from quipu.reports.writers import write_json
+from quipu.reports.writers import write_details_csv, write_json
 from tests.unit.test_reports_estate import estate, network, source
 
 
@@ -97,31 +97,88 @@ def tarball(details: dict[str, Any], deployments: dict[str, Any], **options: Any
     return out.getvalue()
 
 
-def test_tarball_holds_the_three_reports_and_their_checksums() -> None:
+def test_tarball_holds_every_report_and_their_checksums() -> None:
     details, deployments = reports(report_id=9)
-    members = _members(tarball(details, deployments))
+    aggregate = {"results": {"instances_virtual": 1}, "diagnostics": {}}
+    members = _members(tarball(details, deployments, aggregate=aggregate, insights=b"tgz"))
     assert sorted(members) == [
-        "report_9",
-        "report_9/SHA256SUM",
-        "report_9/deployments.csv",
-        "report_9/deployments.json",
-        "report_9/details.json",
+        "report_id_9",
+        "report_id_9/SHA256SUM",
+        "report_id_9/aggregate.json",
+        "report_id_9/deployments.csv",
+        "report_id_9/deployments.json",
+        "report_id_9/details.csv",
+        "report_id_9/details.json",
+        "report_id_9/insights.tar.gz",
     ]
-    assert json.loads(members["report_9/details.json"]) == details
-    assert json.loads(members["report_9/deployments.json"]) == deployments
-    assert members["report_9/deployments.csv"].decode() == csv_text(deployments)
+    assert json.loads(members["report_id_9/details.json"]) == details
+    assert json.loads(members["report_id_9/deployments.json"]) == deployments
+    assert json.loads(members["report_id_9/aggregate.json"]) == aggregate
+    assert members["report_id_9/deployments.csv"].decode() == csv_text(deployments)
+    assert members["report_id_9/insights.tar.gz"] == b"tgz"
+
+
+def test_tarball_without_aggregate_or_insights_leaves_them_out() -> None:
+    details, deployments = reports(report_id=9)
+    names = sorted(_members(tarball(details, deployments)))
+    assert names == [
+        "report_id_9",
+        "report_id_9/SHA256SUM",
+        "report_id_9/deployments.csv",
+        "report_id_9/deployments.json",
+        "report_id_9/details.csv",
+        "report_id_9/details.json",
+    ]
+
+
+def test_details_csv_is_laid_out_as_the_established_server_writes_it() -> None:
+    details = {
+        "report_id": 3,
+        "report_type": "details",
+        "report_version": "1.0.0",
+        "report_platform_id": "p-1",
+        "sources": [
+            {
+                "server_id": "s-1",
+                "source_name": "lab",
+                "source_type": "network",
+                "facts": [
+                    {"b": "x,y", "a": [1, 2], "c": {"k": "v"}},
+                    {"a": [], "d": "line\nbreak"},
+                ],
+            }
+        ],
+    }
+    out = io.StringIO(newline="")
+    write_details_csv(details, out)
+    rows = list(csv.reader(io.StringIO(out.getvalue(), newline="")))
+    assert rows == [
+        ["Report ID", "Report Type", "Report Version", "Report Platform ID", "Number Sources"],
+        ["3", "details", "1.0.0", "p-1", "1"],
+        [],
+        [],
+        ["Source"],
+        ["Server Identifier", "Source Name", "Source Type"],
+        ["s-1", "lab", "network"],
+        ["Facts"],
+        ["a", "b", "c", "d"],
+        ["[1;2]", "x;y", "{k:v}", ""],
+        ["", "", "", "line;break"],
+        [],
+        [],
+    ]
 
 
 def test_report_json_files_hold_one_system_per_line() -> None:
     details, deployments = reports(report_id=9)
     members = _members(tarball(details, deployments))
-    lines = members["report_9/deployments.json"].decode().splitlines()
+    lines = members["report_id_9/deployments.json"].decode().splitlines()
     assert len(lines) == len(deployments["system_fingerprints"]) + 2
     assert json.loads(lines[1].rstrip(",")) == deployments["system_fingerprints"][0]
     facts = sum(len(source["facts"]) for source in details["sources"])
     sources = len(details["sources"])
     # Each source opens and closes on lines of its own around its facts.
-    assert len(members["report_9/details.json"].decode().splitlines()) == facts + 2 * sources + 2
+    assert len(members["report_id_9/details.json"].decode().splitlines()) == facts + 2 * sources + 2
 
 
 def test_write_json_round_trips_empty_and_nested_values() -> None:
@@ -135,14 +192,15 @@ def test_write_json_round_trips_empty_and_nested_values() -> None:
 def test_every_sha256sum_line_verifies() -> None:
     details, deployments = reports(report_id=9)
     members = _members(tarball(details, deployments))
-    lines = members["report_9/SHA256SUM"].decode("ascii").splitlines()
-    assert len(lines) == 3
+    lines = members["report_id_9/SHA256SUM"].decode("ascii").splitlines()
+    assert len(lines) == 4
     for line in lines:
         digest, name = line.split("  ", 1)
-        assert hashlib.sha256(members[f"report_9/{name}"]).hexdigest() == digest
+        assert hashlib.sha256(members[f"report_id_9/{name}"]).hexdigest() == digest
     assert sorted(line.split("  ", 1)[1] for line in lines) == [
         "deployments.csv",
         "deployments.json",
+        "details.csv",
         "details.json",
     ]
 
@@ -155,10 +213,10 @@ def test_sha256sum_check_passes_on_the_extracted_tarball(tmp_path: Path) -> None
     with tarfile.open(fileobj=io.BytesIO(tarball(details, deployments)), mode="r:gz") as tar:
         tar.extractall(tmp_path, filter="data")
     checked = subprocess.run(
-        [tool, "-c", "SHA256SUM"], cwd=tmp_path / "report_9", capture_output=True, text=True
+        [tool, "-c", "SHA256SUM"], cwd=tmp_path / "report_id_9", capture_output=True, text=True
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert checked.stdout.count(": OK") == 3
+    assert checked.stdout.count(": OK") == 4
 
 
 def test_tarball_root_and_timestamps_can_be_chosen() -> None:

@@ -126,4 +126,5 @@ def create_app(
         scanner_api,
     ):
         app.include_router(module.router)
+    app.include_router(reports.router_v2)
     return app

@@ -1,17 +1,26 @@
-"""Report use cases: build a completed job's reports once, then read them in any format."""
+"""Report use cases: build a completed job's reports once, then read them in any format.
+
+The deployments report is stored as ``writers.write_json`` writes it, one system per line,
+so the aggregate and insights reports read it one system at a time (``systems``) instead of
+holding 100,000 parsed systems at once.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import io
 import json
 import logging
+import socket
+import tarfile
+import time
 import uuid
 from collections.abc import Iterator, Sequence
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, TextIO
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true
 from sqlalchemy.orm import Session, defer
 
 import quipu
@@ -21,8 +30,18 @@ from quipu.reports import (
     SourceFacts,
     build_deployments,
     build_details,
-    build_tarball,
     write_deployments_csv,
+)
+from quipu.reports.aggregate import build_aggregate
+from quipu.reports.insights import Collector, NoHosts, write_insights_tarball
+from quipu.reports.writers import (
+    FileWriter,
+    download_files,
+    tar_gz,
+    write_details_csv,
+    write_download,
+    write_json,
+    write_systems_csv,
 )
 from quipu.store import Store
 from quipu.store.tables import Report, ScanJob, SystemResult, Task
@@ -30,8 +49,25 @@ from quipu.store.tables import Report, ScanJob, SystemResult, Task
 log = logging.getLogger(__name__)
 
 
+CANNOT_PUBLISH_REASON = "auth_missing"
+"""Why no report can be published: no publishing service login is configured (none is
+reachable from Quipu), as the established server says without one."""
+
+
 def _pack(document: dict[str, Any]) -> bytes:
     return gzip.compress(json.dumps(document, sort_keys=True).encode(), compresslevel=6)
+
+
+def _pack_deployments(document: dict[str, Any]) -> bytes:
+    """The deployments report with one system per line (see ``systems``)."""
+    out = io.BytesIO()
+    with gzip.GzipFile(filename="", fileobj=out, mode="wb", compresslevel=6, mtime=0) as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8", newline="", write_through=True)
+        write_json(document, text, open_levels=2)
+        text.write("\n")
+        text.flush()
+        text.detach()
+    return out.getvalue()
 
 
 def build(s: Session, *, job: ScanJob, now: datetime) -> Report:
@@ -83,7 +119,7 @@ def build(s: Session, *, job: ScanJob, now: datetime) -> Report:
     report.systems_count = sum(len(source["facts"]) for source in details["sources"])
     report.deployments_count = len(deployments["system_fingerprints"])
     report.details_gz = _pack(details)
-    report.deployments_gz = _pack(deployments)
+    report.deployments_gz = _pack_deployments(deployments)
     log.info(
         "report %s of scan job %s: %d systems, %d deployments",
         report.id,
@@ -106,17 +142,70 @@ def _facts(s: Session, *, task_id: int) -> Iterator[dict[str, Any]]:
         yield {**(facts or {}), "system": system}
 
 
+@dataclasses.dataclass(frozen=True)
+class ReportView:
+    """A report's summary with what its scan job tells: the scan, when it ended."""
+
+    report: Report
+    scan_id: int | None
+    scan_name: str | None
+    """The scan's name; None for a report no scan made (merged, uploaded) or whose scan is
+    gone."""
+    end_time: datetime | None
+
+    @property
+    def cannot_download_reason(self) -> str | None:
+        """Always None: a report is stored whole when its job completes, or not at all."""
+        return None
+
+    @property
+    def cannot_publish_reason(self) -> str:
+        return CANNOT_PUBLISH_REASON
+
+
+def _views(
+    s: Session, *, where: Any, offset: int = 0, limit: int | None = None
+) -> list[ReportView]:
+    query = (
+        select(Report, ScanJob.scan_id, ScanJob.scan_name, ScanJob.end_time)
+        .join(ScanJob, ScanJob.id == Report.scan_job_id)
+        .where(where)
+        .options(defer(Report.details_gz), defer(Report.deployments_gz))
+        .order_by(Report.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return [
+        ReportView(
+            report=report,
+            scan_id=scan_id,
+            scan_name=scan_name if scan_id is not None else None,
+            end_time=end_time,
+        )
+        for report, scan_id, scan_name, end_time in s.execute(query)
+    ]
+
+
+def view(store: Store, *, report_id: int) -> ReportView:
+    """A report's summary and scan (without its documents)."""
+    with store.transaction() as s:
+        found = _views(s, where=Report.id == report_id)
+    if not found:
+        raise NotFound(f"Report {report_id} does not exist.")
+    return found[0]
+
+
+def list_views(store: Store, *, offset: int, limit: int) -> tuple[int, list[ReportView]]:
+    """Report summaries and scans, newest first."""
+    with store.transaction() as s:
+        count = s.scalar(select(func.count()).select_from(Report)) or 0
+        rows = _views(s, where=true(), offset=offset, limit=limit)
+    return count, rows
+
+
 def get(store: Store, *, report_id: int) -> Report:
     """A report's summary (without its documents)."""
-    with store.transaction() as s:
-        report = s.scalar(
-            select(Report)
-            .where(Report.id == report_id)
-            .options(defer(Report.details_gz), defer(Report.deployments_gz))
-        )
-    if report is None:
-        raise NotFound(f"Report {report_id} does not exist.")
-    return report
+    return view(store, report_id=report_id).report
 
 
 def list_reports(store: Store, *, offset: int, limit: int) -> tuple[int, list[Report]]:
@@ -168,10 +257,197 @@ def deployments_csv(store: Store, *, report_id: int) -> str:
     return out.getvalue()
 
 
-def tarball(store: Store, *, report_id: int) -> bytes:
-    """details.json, deployments.json, deployments.csv and SHA256SUM in a .tar.gz."""
-    details = json.loads(details_json(store, report_id=report_id))
-    deployments = json.loads(deployments_json(store, report_id=report_id))
+def json_tarball(store: Store, *, report_id: int, kind: str) -> bytes:
+    """The details or deployments report (``kind``) as ``report_id_<id>/<kind>.json`` in a
+    .tar.gz, as the established server answers ``Accept: application/json+gzip``."""
+    read = details_json if kind == "details" else deployments_json
+    body = read(store, report_id=report_id)
+    return tar_gz({f"report_id_{report_id}/{kind}.json": body}, mtime=int(time.time()))
+
+
+def details_csv(store: Store, *, report_id: int) -> str:
+    """The details report as CSV, as the established server writes it."""
+    out = io.StringIO()
+    write_details_csv(json.loads(details_json(store, report_id=report_id)), out)
+    return out.getvalue()
+
+
+_METADATA = ', "metadata": {'
+_METADATA_END = '}}, "name": '
+
+
+def _without_metadata(line: str) -> str:
+    """A stored system's line with its ``metadata`` cut out, unparsed.
+
+    Provenance is most of each line and no count reads it, so cutting it first makes the
+    parse a fraction of the cost. Keys are sorted, so ``name`` follows ``metadata``; a quote
+    inside a JSON string is escaped, so the end marker cannot occur inside a value.
+    """
+    start = line.find(_METADATA)
+    if start < 0:
+        return line
+    body = start + len(_METADATA)
+    if line.startswith('}, "name": ', body):
+        return line[:start] + line[body + 1 :]
+    end = line.find(_METADATA_END, body)
+    if end < 0:
+        return line
+    return line[:start] + line[end + 2 :]
+
+
+def systems(blob: bytes, *, metadata: bool = True) -> Iterator[dict[str, Any]]:
+    """The system fingerprints of a stored deployments report, one at a time.
+
+    A report stored one system per line is read line by line; any other layout (an empty
+    report, one written whole) is parsed whole. Without ``metadata``, systems come without
+    their provenance (faster, for counts and the insights report).
+    """
+    with gzip.open(io.BytesIO(blob), "rt", encoding="utf-8", newline="\n") as text:
+        head = text.readline()
+        if not head.rstrip("\n").endswith('"system_fingerprints": ['):
+            for system in json.loads(head + text.read())["system_fingerprints"]:
+                if not metadata:
+                    system.pop("metadata", None)
+                yield system
+            return
+        for line in text:
+            line = line.rstrip("\n")
+            if line == "]}":
+                return
+            line = line.removesuffix(",")
+            yield json.loads(line if metadata else _without_metadata(line))
+
+
+def _deployments_blob(s: Session, *, report_id: int) -> bytes:
+    blob = s.scalar(select(Report.deployments_gz).where(Report.id == report_id))
+    if blob is None:
+        raise NotFound(f"Report {report_id} does not exist.")
+    return blob
+
+
+def _inspections(s: Session, *, scan_job_id: int) -> dict[str, int]:
+    """The report's inspection outcomes: system results of its inspect tasks, by status."""
+    rows = s.execute(
+        select(SystemResult.status, func.count())
+        .join(Task, Task.id == SystemResult.task_id)
+        .where(Task.scan_job_id == scan_job_id, Task.kind == TaskKind.INSPECT.value)
+        .group_by(SystemResult.status)
+    )
+    return {status: int(number) for status, number in rows}
+
+
+def aggregate(store: Store, *, report_id: int) -> dict[str, Any]:
+    """The aggregate report: counts by instance type, OS, hypervisor, and diagnostics."""
+    report = get(store, report_id=report_id)
+    with store.transaction() as s:
+        blob = _deployments_blob(s, report_id=report_id)
+        inspections = _inspections(s, scan_job_id=report.scan_job_id)
+    result = build_aggregate(systems=systems(blob, metadata=False), inspections=inspections)
+    log.info("report %s: aggregate of scan job %s", report_id, report.scan_job_id)
+    return result
+
+
+def _collector(found: ReportView) -> Collector:
+    hostname = socket.gethostname()
+    try:
+        address = socket.gethostbyname(hostname)
+    except OSError:
+        address = "127.0.0.1"
+    discovered = (found.end_time or found.report.created_at).astimezone(UTC)
+    return Collector(
+        # Quipu keeps no server identity of its own: the report's platform id names the
+        # collection, as it names the details report's sources
+        server_id=found.report.report_platform_id,
+        server_version=quipu.__version__,
+        hostname=hostname,
+        ip_address=address,
+        last_discovered=discovered.isoformat().replace("+00:00", "Z"),
+    )
+
+
+def insights_tarball(store: Store, *, report_id: int, mtime: int | None = None) -> bytes:
+    """The insights report as its tarball of slices and metadata.json.
+
+    Raises NotFound when no system of the report has a canonical fact.
+    """
+    found = view(store, report_id=report_id)
+    with store.transaction() as s:
+        blob = _deployments_blob(s, report_id=report_id)
+    return _insights(found, blob=blob, mtime=mtime)
+
+
+def _insights(found: ReportView, *, blob: bytes, mtime: int | None) -> bytes:
     out = io.BytesIO()
-    build_tarball(details=details, deployments=deployments, out=out)
+    report = found.report
+    try:
+        write_insights_tarball(
+            report_id=report.id,
+            report_platform_id=report.report_platform_id,
+            report_version=report.report_version,
+            systems=systems(blob, metadata=False),
+            collector=_collector(found),
+            out=out,
+            mtime=int(report.created_at.timestamp()) if mtime is None else mtime,
+        )
+    except NoHosts as error:
+        raise NotFound(str(error)) from error
+    return out.getvalue()
+
+
+def insights_files(store: Store, *, report_id: int) -> dict[str, Any]:
+    """The insights report as JSON: each file of its tarball by name."""
+    files: dict[str, Any] = {}
+    body = insights_tarball(store, report_id=report_id)
+    with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as archive:
+        for member in archive.getmembers():
+            extracted = archive.extractfile(member)
+            if extracted is not None:
+                files[member.name] = json.loads(extracted.read())
+    return files
+
+
+def _copy_deployments(blob: bytes) -> FileWriter:
+    """Writes the stored deployments report as the download's deployments.json.
+
+    The stored text is already that file (``writers.write_json``, one system per line), so
+    it is copied, not parsed and written again.
+    """
+
+    def write(out: TextIO) -> None:
+        with gzip.open(io.BytesIO(blob), "rt", encoding="utf-8", newline="") as text:
+            while chunk := text.read(1024 * 1024):
+                out.write(chunk)
+
+    return write
+
+
+def tarball(store: Store, *, report_id: int, mtime: int | None = None) -> bytes:
+    """The download: every report as JSON and CSV, the insights tarball, and SHA256SUM.
+
+    The deployments report is read one system at a time for each file made from it; only
+    the details report is held parsed (its CSV needs each source's fact names first).
+    """
+    found = view(store, report_id=report_id)
+    with store.transaction() as s:
+        blob = _deployments_blob(s, report_id=report_id)
+        inspections = _inspections(s, scan_job_id=found.report.scan_job_id)
+    summary = build_aggregate(systems=systems(blob, metadata=False), inspections=inspections)
+    try:
+        insights: bytes | None = _insights(found, blob=blob, mtime=mtime)
+    except NotFound:
+        insights = None
+    details = json.loads(details_json(store, report_id=report_id))
+    out = io.BytesIO()
+    write_download(
+        files=download_files(
+            details=details,
+            deployments=_copy_deployments(blob),
+            deployments_csv=lambda text: write_systems_csv(systems(blob, metadata=False), text),
+            aggregate=summary,
+            insights=insights,
+        ),
+        out=out,
+        root=f"report_id_{report_id}",
+        mtime=mtime,
+    )
     return out.getvalue()
