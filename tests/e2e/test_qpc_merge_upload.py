@@ -12,7 +12,7 @@ import pytest
 
 from quipu.lab import Lab
 from tests.e2e.qpc import Qpc, scan_job, start_scan, with_lab_credential
-from tests.integration.test_report_imports import established_details
+from tests.estates import established_details
 from tests.labs import running_lab
 from tests.servers import RunningServer
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -18,9 +17,9 @@ from quipu.domain.states import ScanJobStatus, SystemStatus, TaskKind, TaskStatu
 from quipu.services import report_imports, reports
 from quipu.store import Store
 from quipu.store.tables import Report, ScanJob, SystemResult, Task
+from tests.estates import DB_UUID, SERVER_ID, established_details, network
 from tests.integration import factories
 from tests.integration.factories import NOW
-from tests.unit.test_reports_estate import DB_UUID, estate, network
 
 LATER = NOW + timedelta(hours=1)
 
@@ -210,49 +209,6 @@ def test_a_merge_of_a_scan_job_without_a_report_is_refused(store: Store) -> None
         report_imports.merge_jobs(store, job_ids=[first_job, 4242], now=LATER)
     assert unknown.value.field == "jobs"
     assert counts(store) == before
-
-
-PLATFORM_ID = "6cb5ce05-3d3b-4a8f-a9a3-0e2a1c6e5a11"
-SERVER_ID = "f0a1b2c3-d4e5-4f60-8172-8394a5b6c7d8"
-
-
-def _established(fact: dict[str, Any], number: int) -> dict[str, Any]:
-    """A network fact as the established server's details report carries it: no ``system``,
-    the address in ``connection_host`` beside the connection facts."""
-    out = {k: v for k, v in fact.items() if k != "system"}
-    return {
-        "connection_host": f"10.0.{number}.1",
-        "connection_port": 22,
-        "connection_uuid": str(uuid.UUID(int=number)),
-        **out,
-    }
-
-
-def established_details() -> dict[str, Any]:
-    """A details report as the established server writes it, of an estate seen by network,
-    satellite and vCenter (web1 by all three, db1 twice and by Satellite, app1 by Satellite
-    and vCenter, two clones)."""
-    sources = []
-    for source in estate():
-        facts = list(source.facts)
-        if source.source_type == "network":
-            facts = [_established(f, n) for n, f in enumerate(facts, start=1)]
-        sources.append(
-            {
-                "facts": facts,
-                "report_version": "1.4.1+2f3c1a9d8e7b6a5c4d3e2f1a0b9c8d7e6f5a4b3c",
-                "server_id": SERVER_ID,
-                "source_name": source.source_name,
-                "source_type": source.source_type,
-            }
-        )
-    return {
-        "report_id": 12,
-        "report_type": "details",
-        "report_version": "1.4.1+2f3c1a9d8e7b6a5c4d3e2f1a0b9c8d7e6f5a4b3c",
-        "report_platform_id": PLATFORM_ID,
-        "sources": sources,
-    }
 
 
 def upload(store: Store, document: Any) -> report_imports.ImportedJob:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
-from quipu.reports import FIELDS, build_deployments
+from quipu.reports import build_deployments
 from quipu.reports.aggregate import (
     DIAGNOSTIC_FIELDS,
     INSTANCE_FIELDS,
@@ -13,18 +12,7 @@ from quipu.reports.aggregate import (
     build_aggregate,
 )
 from quipu.services.reports import _pack_deployments, systems
-from tests.unit.test_reports_estate import estate
-
-
-def system(*sources: str, **fields: Any) -> dict[str, Any]:
-    """One deployments-report fingerprint: every field null unless given."""
-    value: dict[str, Any] = dict.fromkeys(FIELDS)
-    value["infrastructure_type"] = "unknown"
-    value.update(fields)
-    value["sources"] = [{"source_name": kind, "source_type": kind} for kind in sources]
-    value["metadata"] = {}
-    return value
-
+from tests.estates import estate, system
 
 RHEL = {"is_redhat": True, "os_name": "Red Hat Enterprise Linux", "os_version": "9.4"}
 FLEET = [

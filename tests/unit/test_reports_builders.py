@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from quipu.domain.errors import InvalidInput
 from quipu.reports import FIELDS, SourceFacts, build_deployments, build_details
-from tests.unit.test_reports_estate import estate, network, satellite, source, vcenter
+from tests.estates import estate, network, satellite, source, vcenter
 
 
 def test_details_report_groups_raw_facts_by_source() -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from quipu.domain.errors import InvalidInput
 from quipu.reports import FIELDS, fingerprint
-from tests.unit.test_reports_estate import network, satellite, vcenter
+from tests.estates import network, satellite, vcenter
 
 
 def net(**facts: Any) -> Any:

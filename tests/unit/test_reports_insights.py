@@ -12,8 +12,7 @@ import pytest
 
 from quipu.reports import build_deployments
 from quipu.reports.insights import Collector, NoHosts, host_of, write_insights_tarball
-from tests.unit.test_reports_aggregate import system
-from tests.unit.test_reports_estate import estate
+from tests.estates import estate, system
 
 COLLECTOR = Collector(
     server_id="p-1",

@@ -15,7 +15,7 @@ from quipu.reports.merge import (
     merge_fingerprints,
     network_identity_keys,
 )
-from tests.unit.test_reports_estate import network, satellite, vcenter
+from tests.estates import network, satellite, vcenter
 
 UUID_A = "4221ab2c-0001-4000-8000-00000000000a"
 UUID_B = "4221ab2c-0001-4000-8000-00000000000b"

@@ -23,7 +23,7 @@ from quipu.reports import (
     write_deployments_csv,
 )
 from quipu.reports.writers import write_details_csv, write_json
-from tests.unit.test_reports_estate import estate, network, source
+from tests.estates import estate, network, source
 
 
 def reports(report_id: int = 9) -> tuple[dict[str, Any], dict[str, Any]]:
