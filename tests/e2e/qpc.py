@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,3 +106,28 @@ def scan_job(qpc: Qpc, job_id: int) -> dict[str, Any]:
     """``qpc scan job --id``, as JSON."""
     value: dict[str, Any] = qpc.ok("scan", "job", "--id", str(job_id)).json()
     return value
+
+
+def add_lab_scan(
+    qpc: Qpc, lab: Lab, *, name: str, hosts: list[str], mediated: bool = False
+) -> None:
+    """A network source of ``hosts`` with credential "lab", and a scan of it, both ``name``."""
+    extra = ["--scheduling-mode", "mediated"] if mediated else []
+    qpc.ok(
+        "source", "add", "--name", name, "--type", "network", "--hosts", *hosts,
+        "--port", str(lab.hosts[0].port), "--cred", "lab", *extra,
+    )  # fmt: skip
+    assert qpc.ok("scan", "add", "--name", name, "--sources", name).stdout == (
+        f'Scan "{name}" was added.\n'
+    )
+
+
+def wait_job(qpc: Qpc, job_id: int, *statuses: str, timeout: float = 90) -> dict[str, Any]:
+    """``qpc scan job --id`` once the job is in one of ``statuses``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        current = scan_job(qpc, job_id)
+        if current["status"] in statuses:
+            return current
+        assert time.monotonic() < deadline, current
+        time.sleep(0.2)

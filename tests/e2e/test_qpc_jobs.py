@@ -5,15 +5,20 @@ from __future__ import annotations
 import csv
 import io
 import tarfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from quipu.lab import Lab
-from tests.e2e.qpc import Qpc, scan_job, start_scan, with_lab_credential
+from tests.e2e.qpc import (
+    Qpc,
+    add_lab_scan,
+    scan_job,
+    start_scan,
+    wait_job,
+    with_lab_credential,
+)
 from tests.labs import running_lab
 from tests.servers import RunningServer
 
@@ -35,36 +40,15 @@ def qpc(server: RunningServer, lab: Lab, tmp_path: Path) -> Qpc:
     return with_lab_credential(server, lab, config_home=tmp_path / "config")
 
 
-def add_scan(qpc: Qpc, lab: Lab, *, name: str, hosts: list[str], mediated: bool = False) -> None:
-    extra = ["--scheduling-mode", "mediated"] if mediated else []
-    qpc.ok(
-        "source", "add", "--name", name, "--type", "network", "--hosts", *hosts,
-        "--port", str(lab.hosts[0].port), "--cred", "lab", *extra,
-    )  # fmt: skip
-    assert qpc.ok("scan", "add", "--name", name, "--sources", name).stdout == (
-        f'Scan "{name}" was added.\n'
-    )
-
-
-def wait(qpc: Qpc, job_id: int, *statuses: str, timeout: float = 90) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        current = scan_job(qpc, job_id)
-        if current["status"] in statuses:
-            return current
-        assert time.monotonic() < deadline, current
-        time.sleep(0.2)
-
-
 def test_scan_job_lifecycle_through_qpc(qpc: Qpc, lab: Lab) -> None:
     fast = [h.address for h in lab.hosts if not h.slow]
     slow = [h.address for h in lab.hosts if h.slow]
-    add_scan(qpc, lab, name="long", hosts=[*fast, *slow])
-    add_scan(qpc, lab, name="queued", hosts=fast)
-    add_scan(qpc, lab, name="guarded", hosts=fast, mediated=True)
+    add_lab_scan(qpc, lab, name="long", hosts=[*fast, *slow])
+    add_lab_scan(qpc, lab, name="queued", hosts=fast)
+    add_lab_scan(qpc, lab, name="guarded", hosts=fast, mediated=True)
 
     first = start_scan(qpc, "long")
-    wait(qpc, first, "running")
+    wait_job(qpc, first, "running")
     second = start_scan(qpc, "queued")
     assert scan_job(qpc, second)["status"] == "pending"  # serial: behind the running one
     listed = qpc.ok("scan", "job", "--name", "queued").json()
@@ -91,7 +75,7 @@ def test_scan_job_lifecycle_through_qpc(qpc: Qpc, lab: Lab) -> None:
     assert qpc.ok("scan", "cancel", "--id", str(first)).stdout == f'Scan "{first}" canceled.\n'
     assert qpc.ok("scan", "approve", "--id", str(third)).stdout == f'Scan "{third}" approved.\n'
 
-    done = wait(qpc, third, "completed", "failed")
+    done = wait_job(qpc, third, "completed", "failed")
     assert done["status"] == "completed", done["status_message"]
     assert (done["systems_count"], done["systems_scanned"], done["systems_unreachable"]) == (
         len(fast),
@@ -116,7 +100,7 @@ def test_scan_job_lifecycle_through_qpc(qpc: Qpc, lab: Lab) -> None:
 
 def test_scan_start_wait_then_reports(qpc: Qpc, lab: Lab, tmp_path: Path) -> None:
     fast = [h.address for h in lab.hosts if not h.slow]
-    add_scan(qpc, lab, name="weekly", hosts=fast)
+    add_lab_scan(qpc, lab, name="weekly", hosts=fast)
     waited = qpc.ok("scan", "start", "--name", "weekly", "--wait")
     assert waited.stdout.startswith('Scan "1" started.\n'), waited.stdout
     assert "completed" in waited.stdout

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,13 @@ from typing import Any
 import pytest
 
 from quipu.lab import Lab
-from tests.e2e.qpc import Qpc, scan_job, start_scan, with_lab_credential
+from tests.e2e.qpc import (
+    Qpc,
+    add_lab_scan,
+    start_scan,
+    wait_job,
+    with_lab_credential,
+)
 from tests.estates import established_details
 from tests.labs import running_lab
 from tests.servers import RunningServer
@@ -31,20 +36,8 @@ def qpc(server: RunningServer, lab: Lab, tmp_path: Path) -> Qpc:
     return with_lab_credential(server, lab, config_home=tmp_path / "config")
 
 
-def add_scan(qpc: Qpc, lab: Lab, *, name: str, hosts: list[str], mediated: bool = False) -> None:
-    extra = ["--scheduling-mode", "mediated"] if mediated else []
-    qpc.ok(
-        "source", "add", "--name", name, "--type", "network", "--hosts", *hosts,
-        "--port", str(lab.hosts[0].port), "--cred", "lab", *extra,
-    )  # fmt: skip
-    qpc.ok("scan", "add", "--name", name, "--sources", name)
-
-
 def completed(qpc: Qpc, job_id: int, *, timeout: float = 90) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while (current := scan_job(qpc, job_id))["status"] not in ("completed", "failed", "canceled"):
-        assert time.monotonic() < deadline, current
-        time.sleep(0.2)
+    current = wait_job(qpc, job_id, "completed", "failed", "canceled", timeout=timeout)
     assert current["status"] == "completed", current
     return current
 
@@ -95,8 +88,8 @@ def test_merge_and_upload_through_qpc(
     server: RunningServer, qpc: Qpc, lab: Lab, tmp_path: Path
 ) -> None:
     first, second = (h.address for h in lab.hosts)
-    add_scan(qpc, lab, name="east", hosts=[first])
-    add_scan(qpc, lab, name="west", hosts=[first, second])
+    add_lab_scan(qpc, lab, name="east", hosts=[first])
+    add_lab_scan(qpc, lab, name="west", hosts=[first, second])
     east_job, west_job = start_scan(qpc, "east"), start_scan(qpc, "west")
     east, west = completed(qpc, east_job)["report_id"], completed(qpc, west_job)["report_id"]
     # Both scans saw the first host: every merge below holds it once.
@@ -161,7 +154,7 @@ def test_merge_and_upload_through_qpc(
         "web1",
     ]
 
-    add_scan(qpc, lab, name="held", hosts=[second], mediated=True)
+    add_lab_scan(qpc, lab, name="held", hosts=[second], mediated=True)
     held = start_scan(qpc, "held")
     reports_before = report_count(server)
     refusals = [
