@@ -13,8 +13,8 @@ collector should report for each host; :class:`Behaviour` switches on the faults
 Satellite shows (a slow host, a 500, malformed JSON, a host without subscriptions, another
 API version, per-request latency).
 
-The server is the standard library's threading HTTP server: one thread per connection, so
-it serves as many requests at once as clients open connections, and counts them.
+It is served by ``quipu.lab.https``: one thread per connection, so it answers as many
+requests at once as clients open connections, and counts them.
 """
 
 from __future__ import annotations
@@ -29,23 +29,15 @@ import logging
 import re
 import secrets
 import ssl
-import tempfile
-import threading
 import uuid
 from collections.abc import Iterator, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from quipu.lab.https import FakeService, Reply, Request, serving
 
 log = logging.getLogger(__name__)
 
-ADDRESS = "127.0.0.1"
 SATELLITE_VERSION = "6.15.1"
 DEFAULT_PER_PAGE = 20
 """What Satellite's ``entries_per_page`` setting is out of the box."""
@@ -443,59 +435,26 @@ def _expected(host: _Host, *, subscribed: bool) -> dict[str, Any]:
     return facts
 
 
-class FakeSatellite:
+class FakeSatellite(FakeService):
     """Answers Satellite's host API for ``hosts`` generated hosts; counts what it serves."""
 
+    name = "fake Satellite"
+
     def __init__(self, *, hosts: int, username: str, password: str, behaviour: Behaviour) -> None:
+        super().__init__(latency_s=behaviour.latency_s)
         self.hosts = hosts
         self.behaviour = behaviour
         token = base64.b64encode(f"{username}:{password}".encode()).decode()
         self._authorization = f"Basic {token}"
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self.in_flight = 0
-        self.max_in_flight = 0
-        """The most requests it was answering at one time."""
-        self.requests = 0
 
-    def stop(self) -> None:
-        """Cut short every delay, so that stopping the server does not wait on them."""
-        self._stopping.set()
+    def route(self, request: Request) -> Reply:
+        return Reply(*self._route(request))
 
-    def take_counts(self) -> dict[str, int]:
-        """``requests`` and ``max_in_flight`` since the last call, which starts them anew."""
-        with self._lock:
-            counts = {"requests": self.requests, "max_in_flight": self.max_in_flight}
-            self.requests, self.max_in_flight = 0, self.in_flight
-        return counts
-
-    def answer(self, handler: BaseHTTPRequestHandler) -> None:
-        with self._lock:
-            self.requests += 1
-            self.in_flight += 1
-            self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        try:
-            if self.behaviour.latency_s:
-                self._stopping.wait(self.behaviour.latency_s)
-            status, body = self._route(handler)
-            handler.send_response(status)
-            handler.send_header("Content-Type", "application/json; charset=utf-8")
-            handler.send_header("Content-Length", str(len(body)))
-            handler.end_headers()
-            handler.wfile.write(body)
-        except (ConnectionError, TimeoutError, ssl.SSLError):
-            # The client gave up (its timeout is shorter than a slow host's delay).
-            handler.close_connection = True
-        finally:
-            with self._lock:
-                self.in_flight -= 1
-
-    def _route(self, handler: BaseHTTPRequestHandler) -> tuple[int, bytes]:
-        if handler.headers.get("Authorization") != self._authorization:
+    def _route(self, request: Request) -> tuple[int, bytes]:
+        if request.headers.get("Authorization") != self._authorization:
             return 401, _json({"error": {"message": "Unable to authenticate user"}})
-        url = urlsplit(handler.path)
-        query = {key: values[-1] for key, values in parse_qs(url.query).items()}
-        if url.path == "/api/status":
+        query = request.query
+        if request.path == "/api/status":
             return 200, _json(
                 {
                     "result": "ok",
@@ -504,9 +463,9 @@ class FakeSatellite:
                     "api_version": self.behaviour.api_version,
                 }
             )
-        if url.path in ("/api/hosts", "/api/v2/hosts"):
+        if request.path in ("/api/hosts", "/api/v2/hosts"):
             return self._hosts(query)
-        match = _HOST_PATH.fullmatch(url.path)
+        match = _HOST_PATH.fullmatch(request.path)
         if match is None:
             return 404, _json({"message": "Route not found"})
         host_id = int(match.group(1))
@@ -516,7 +475,7 @@ class FakeSatellite:
             return self._subscriptions(host_id, query)
         return self._host(host_id)
 
-    def _hosts(self, query: dict[str, str]) -> tuple[int, bytes]:
+    def _hosts(self, query: Mapping[str, str]) -> tuple[int, bytes]:
         try:
             page = max(1, int(query.get("page") or 1))
             raw = query.get("per_page") or str(DEFAULT_PER_PAGE)
@@ -551,7 +510,7 @@ class FakeSatellite:
     def _host(self, host_id: int) -> tuple[int, bytes]:
         behaviour = self.behaviour
         if host_id == behaviour.slow_host:
-            self._stopping.wait(behaviour.slow_s)
+            self.pause(behaviour.slow_s)
         if host_id == behaviour.failing_host:
             return 500, _json(
                 {"error": {"message": "PG::ConnectionBad: connection to server was lost"}}
@@ -560,7 +519,7 @@ class FakeSatellite:
             return 200, b'{"id": ' + str(host_id).encode() + b', "name": "'
         return 200, _json(_details(self._generated(host_id)))
 
-    def _subscriptions(self, host_id: int, query: dict[str, str]) -> tuple[int, bytes]:
+    def _subscriptions(self, host_id: int, query: Mapping[str, str]) -> tuple[int, bytes]:
         if host_id == self.behaviour.unsubscribed_host:
             return 404, _json(
                 {
@@ -584,118 +543,6 @@ class FakeSatellite:
 
 def _json(value: Any) -> bytes:
     return json.dumps(value).encode()
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    """Headers and body go out in two writes: with Nagle's algorithm, the client's delayed
-    ACK would hold the second one back for tens of milliseconds."""
-    timeout = 30
-    """An idle keep-alive connection's thread ends after this many seconds."""
-    server: _Server
-
-    def do_GET(self) -> None:
-        self.server.satellite.answer(self)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("fake Satellite: " + format, *args)
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 256
-
-    def __init__(
-        self, address: tuple[str, int], *, satellite: FakeSatellite, tls: ssl.SSLContext | None
-    ) -> None:
-        self.satellite = satellite
-        self.tls = tls
-        super().__init__(address, _Handler)
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        # The TLS handshake runs here, in the connection's own thread, so that one client
-        # that never completes it cannot hold up the others.
-        request.settimeout(_Handler.timeout)
-        if self.tls is None:
-            super().finish_request(request, client_address)
-            return
-        try:
-            secure = self.tls.wrap_socket(request, server_side=True)
-        except (ssl.SSLError, OSError) as error:
-            log.debug("fake Satellite: TLS handshake with %s failed: %s", client_address, error)
-            return
-        try:
-            super().finish_request(secure, client_address)
-        finally:
-            secure.close()
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        log.debug("fake Satellite: connection from %s ended badly", client_address, exc_info=True)
-
-
-def write_certificate(directory: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 and localhost, and its key, in ``directory``.
-
-    The certificate is its own CA, so pointing ``SSL_CERT_FILE`` at it makes it trusted.
-    """
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Quipu lab"),
-            x509.NameAttribute(NameOID.COMMON_NAME, "satellite.lab.invalid"),
-        ]
-    )
-    now = datetime.datetime.now(datetime.UTC)
-    public = key.public_key()
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(public)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [
-                    x509.DNSName("localhost"),
-                    x509.IPAddress(ipaddress.ip_address(ADDRESS)),
-                ]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(public), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "satellite.crt", directory / "satellite.key"
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    key_path.chmod(0o600)
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return cert_path, key_path
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -745,32 +592,14 @@ def running_satellite(
     satellite = FakeSatellite(
         hosts=hosts, username=username, password=password, behaviour=behaviour
     )
-    with tempfile.TemporaryDirectory(prefix="quipu-satellite-") as directory:
-        cert_path, key_path = write_certificate(Path(directory))
-        context = None
-        if tls:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(cert_path, key_path)
-            if tls_version is not None:
-                context.minimum_version = context.maximum_version = tls_version
-        server = _Server((ADDRESS, port), satellite=satellite, tls=context)
-        thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+    with serving(satellite, port=port, tls=tls, tls_version=tls_version) as served:
+        yield RunningSatellite(
+            host=served.host,
+            port=served.port,
+            username=username,
+            password=password,
+            cert_path=served.cert_path,
+            hosts=hosts,
+            behaviour=behaviour,
+            satellite=satellite,
         )
-        thread.start()
-        try:
-            yield RunningSatellite(
-                host=ADDRESS,
-                port=server.server_address[1],
-                username=username,
-                password=password,
-                cert_path=cert_path,
-                hosts=hosts,
-                behaviour=behaviour,
-                satellite=satellite,
-            )
-        finally:
-            satellite.stop()
-            server.shutdown()
-            server.server_close()
-            thread.join(timeout=5)
