@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
+
+from tests.servers import register_secret
 
 
 def created(response: httpx.Response) -> dict[str, Any]:
@@ -13,6 +16,47 @@ def created(response: httpx.Response) -> dict[str, Any]:
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+def add_api_source(
+    api: httpx.Client,
+    *,
+    name: str,
+    source_type: str,
+    port: int,
+    credential: Mapping[str, Any],
+    scanners: list[int] | None = None,
+    **options: Any,
+) -> int:
+    """A credential (``credential``: its fields besides name and type) and a source of an API
+    server on 127.0.0.1:``port`` that uses it, without certificate verification; the source's
+    id. Its secrets are registered, so the tests that look for leaks look for them."""
+    for secret in ("password", "auth_token"):
+        if credential.get(secret):
+            register_secret(credential[secret])
+    cred = created(
+        api.post(
+            "/api/v2/credentials/",
+            json={"name": name, "cred_type": source_type, **credential},
+        )
+    )
+    source = created(
+        api.post(
+            "/api/v2/sources/",
+            json={
+                "name": name,
+                "source_type": source_type,
+                "hosts": ["127.0.0.1"],
+                "port": port,
+                "credentials": [cred["id"]],
+                "ssl_cert_verify": False,
+                "scanners": scanners or [],
+                **options,
+            },
+        )
+    )
+    source_id: int = source["id"]
+    return source_id
 
 
 def add_scan(api: httpx.Client, *, name: str, sources: list[int]) -> int:

@@ -22,7 +22,15 @@ from quipu.lab import Lab
 from quipu.lab.satellite import Behaviour, RunningSatellite, running_satellite
 from quipu.lab.vcenter import Model, Vcsim, running_vcsim
 from tests.e2e.qpc import logged_in
-from tests.e2e.scans import add_scan, created, report, results, run_scan, wait_status
+from tests.e2e.scans import (
+    add_api_source,
+    add_scan,
+    created,
+    report,
+    results,
+    run_scan,
+    wait_status,
+)
 from tests.labs import running_lab
 from tests.servers import RunningServer, register_secret
 
@@ -148,48 +156,6 @@ def api(server: RunningServer) -> Iterator[httpx.Client]:
         yield client
 
 
-def add_api_source(
-    api: httpx.Client,
-    *,
-    name: str,
-    source_type: str,
-    port: int,
-    username: str,
-    password: str,
-    scanners: list[int] | None = None,
-    **options: Any,
-) -> int:
-    register_secret(password)
-    credential = created(
-        api.post(
-            "/api/v2/credentials/",
-            json={
-                "name": name,
-                "cred_type": source_type,
-                "username": username,
-                "password": password,
-            },
-        )
-    )
-    source = created(
-        api.post(
-            "/api/v2/sources/",
-            json={
-                "name": name,
-                "source_type": source_type,
-                "hosts": ["127.0.0.1"],
-                "port": port,
-                "credentials": [credential["id"]],
-                "ssl_cert_verify": False,
-                "scanners": scanners or [],
-                **options,
-            },
-        )
-    )
-    source_id: int = source["id"]
-    return source_id
-
-
 WRONG_PASSWORD = "not-the-password"
 
 
@@ -201,8 +167,7 @@ def add_vcenter(
         name=name,
         source_type="vcenter",
         port=sim.port,
-        username=sim.username,
-        password=password or sim.password,
+        credential={"username": sim.username, "password": password or sim.password},
         **options,
     )
 
@@ -220,8 +185,7 @@ def add_satellite(
         name=name,
         source_type="satellite",
         port=sat.port,
-        username=sat.username,
-        password=password or sat.password,
+        credential={"username": sat.username, "password": password or sat.password},
         **options,
     )
 

@@ -192,13 +192,13 @@ def test_merge_and_upload_through_qpc(
         if code == 1:
             assert refused.stderr == message + "\n", (args, refused.stderr)
 
-    openshift = established_details()
-    openshift["sources"][1]["source_type"] = "openshift"
-    elsewhere.write_text(json.dumps(openshift))
+    unknown = established_details()
+    unknown["sources"][1]["source_type"] = "ldap"
+    elsewhere.write_text(json.dumps(unknown))
     refused = qpc.fails("report", "upload", "--json-file", str(elsewhere))
     assert refused.stderr == (
         "Report could not be created.  Error: sources.1.source_type must be one of network, "
-        "vcenter, satellite (got 'openshift').\n"
+        "vcenter, satellite, openshift, ansible, rhacs (got 'ldap').\n"
     )
     assert report_count(server) == reports_before
 

@@ -367,10 +367,11 @@ MALFORMED: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
         "sources.1.source_name can be at most 64 characters long.",
     ),
     (
-        "an OpenShift source",
-        _source("source_type", "openshift"),
+        "an unknown source type",
+        _source("source_type", "ldap"),
         "sources.1.source_type",
-        "sources.1.source_type must be one of network, vcenter, satellite (got 'openshift').",
+        "sources.1.source_type must be one of network, vcenter, satellite, openshift, ansible, "
+        "rhacs (got 'ldap').",
     ),
     (
         "no facts",

@@ -40,7 +40,7 @@ def test_details_report_refuses_an_unknown_source_type() -> None:
     with pytest.raises(InvalidInput):
         build_details(
             report_id=1,
-            sources=[SourceFacts("x", "ansible", "s", [])],
+            sources=[SourceFacts("x", "ldap", "s", [])],
             report_version="0.1.0",
             platform_id="p",
         )

@@ -15,7 +15,8 @@ from quipu.collectors.registry import COLLECTORS, collector
 from quipu.domain.source_types import SOURCE_TYPES, Auth
 from quipu.domain.states import SourceType, TaskKind
 from quipu.reports import merge
-from quipu.reports.fingerprint import FIELDS, READERS
+from quipu.reports.fields import FIELDS
+from quipu.reports.fingerprint import READERS
 
 TYPES = list(SourceType)
 

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from quipu.cli import lab_ansible, lab_openshift, lab_rhacs, lab_vault
 from quipu.domain.errors import QuipuError
 from quipu.lab import Lab, lab_down, lab_up
 from quipu.lab.satellite import SATELLITE_VERSION, Behaviour, RunningSatellite, running_satellite
@@ -250,3 +251,7 @@ def vcenter(
     except QuipuError as error:
         raise _fail(error) from None
     typer.echo("Simulated vCenter is down.")
+
+
+for _peer in (lab_openshift, lab_ansible, lab_rhacs, lab_vault):
+    _peer.register(app)

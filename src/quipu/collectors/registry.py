@@ -14,6 +14,9 @@ COLLECTORS: Mapping[SourceType, str] = {
     SourceType.NETWORK: "quipu.collectors.network.collector",
     SourceType.VCENTER: "quipu.collectors.vcenter.collector",
     SourceType.SATELLITE: "quipu.collectors.satellite.collector",
+    SourceType.OPENSHIFT: "quipu.collectors.openshift.collector",
+    SourceType.ANSIBLE: "quipu.collectors.ansible.collector",
+    SourceType.RHACS: "quipu.collectors.rhacs.collector",
 }
 """The module of each source type's collector, imported on first use (each pulls in its own
 client libraries: SSH, pyvmomi, httpx). It defines ``connect`` and ``inspect`` (see base)."""

@@ -17,6 +17,18 @@ class Auth(enum.StrEnum):
     """A username with a password or an SSH private key, plus privilege escalation (become)."""
     USERNAME_PASSWORD = "username_password"
     """A username and a password, sent to the source's API (HTTP basic or a login call)."""
+    TOKEN = "token"
+    """An API token (``auth_token``) alone, sent as a bearer token."""
+    TOKEN_OR_USERNAME_PASSWORD = "token_or_username_password"
+    """An API token, or a username and a password: exactly one of the two."""
+
+    @property
+    def takes_token(self) -> bool:
+        return self in (Auth.TOKEN, Auth.TOKEN_OR_USERNAME_PASSWORD)
+
+    @property
+    def takes_password(self) -> bool:
+        return self != Auth.TOKEN
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,14 +57,14 @@ class SourceTypeRules:
         return self.many_hosts
 
 
-def _api_server(*, default_port: int) -> SourceTypeRules:
+def _api_server(*, default_port: int, auth: Auth = Auth.USERNAME_PASSWORD) -> SourceTypeRules:
     """A management server reached over its HTTPS API: one host, one credential."""
     return SourceTypeRules(
         default_port=default_port,
         many_hosts=False,
         exclude_hosts=False,
         many_credentials=False,
-        auth=Auth.USERNAME_PASSWORD,
+        auth=auth,
         tls_options=True,
         connection_failure_fails_task=True,
     )
@@ -70,6 +82,9 @@ SOURCE_TYPES: Mapping[SourceType, SourceTypeRules] = {
     ),
     SourceType.VCENTER: _api_server(default_port=443),
     SourceType.SATELLITE: _api_server(default_port=443),
+    SourceType.OPENSHIFT: _api_server(default_port=6443, auth=Auth.TOKEN_OR_USERNAME_PASSWORD),
+    SourceType.ANSIBLE: _api_server(default_port=443, auth=Auth.TOKEN_OR_USERNAME_PASSWORD),
+    SourceType.RHACS: _api_server(default_port=443, auth=Auth.TOKEN),
 }
 """Every source type's rules; a test checks that every SourceType has its row."""
 

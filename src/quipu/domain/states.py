@@ -101,6 +101,12 @@ class SourceType(enum.StrEnum):
     """A VMware vCenter server."""
     SATELLITE = "satellite"
     """A Red Hat Satellite server."""
+    OPENSHIFT = "openshift"
+    """An OpenShift cluster, through its Kubernetes API."""
+    ANSIBLE = "ansible"
+    """An Ansible Automation Platform controller."""
+    RHACS = "rhacs"
+    """A Red Hat Advanced Cluster Security (RHACS) Central."""
 
 
 class ScanJobType(enum.StrEnum):

@@ -1,7 +1,8 @@
 """Reports: fingerprints, deduplication and merge, details and deployments."""
 
 from quipu.reports.builders import SourceFacts, build_deployments, build_details
-from quipu.reports.fingerprint import FIELDS, Fingerprint, InfrastructureType, fingerprint
+from quipu.reports.fields import FIELDS, InfrastructureType
+from quipu.reports.fingerprint import Fingerprint, fingerprint
 from quipu.reports.writers import DEPLOYMENT_CSV_COLUMNS, build_tarball, write_deployments_csv
 
 __all__ = [

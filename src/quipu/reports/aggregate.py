@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from quipu.domain.states import SourceType, SystemStatus
-from quipu.reports.fingerprint import InfrastructureType
+from quipu.reports.fields import InfrastructureType
 
 UNKNOWN = "unknown"
 """The name or version of an OS no source told."""

@@ -12,7 +12,8 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from quipu.domain.source_types import source_type_of
-from quipu.reports.fingerprint import FIELDS, LIST_FIELDS, Fingerprint, fingerprint
+from quipu.reports.fields import FIELDS, LIST_FIELDS
+from quipu.reports.fingerprint import Fingerprint, fingerprint
 from quipu.reports.merge import group_fingerprints, merge_fingerprints
 
 logger = logging.getLogger(__name__)
@@ -103,9 +104,15 @@ def build_deployments(
     """
     with cyclic_gc_paused():
         fingerprints: list[Fingerprint] = [
-            fingerprint(source_name=source.source_name, source_type=source.source_type, facts=facts)
+            fp
             for source in sources
             for facts in source.facts
+            if (
+                fp := fingerprint(
+                    source_name=source.source_name, source_type=source.source_type, facts=facts
+                )
+            )
+            is not None
         ]
         records = len(fingerprints)
         groups = group_fingerprints(fingerprints)

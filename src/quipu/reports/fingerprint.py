@@ -76,9 +76,7 @@ and is something else; null when nothing tells. Strings are stripped and placeho
 from __future__ import annotations
 
 import dataclasses
-import enum
 import functools
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -86,58 +84,17 @@ from quipu.domain.errors import InvalidInput
 from quipu.domain.source_types import source_type_of
 from quipu.domain.states import SourceType
 from quipu.reports import values as v
-
-FIELDS: tuple[str, ...] = (
-    "name",
-    "os_name",
-    "os_release",
-    "os_version",
-    "architecture",
-    "cpu_count",
-    "cpu_socket_count",
-    "cpu_core_count",
-    "system_memory_bytes",
-    "infrastructure_type",
-    "virtualized_type",
-    "cloud_provider",
-    "is_redhat",
-    "redhat_package_count",
-    "installed_products",
-    "subscription_manager_id",
-    "bios_uuid",
-    "etc_machine_id",
-    "ip_addresses",
-    "mac_addresses",
-    "vm_uuid",
-    "vm_state",
-    "vm_dns_name",
-    "vm_host",
-    "vm_host_socket_count",
-    "vm_host_core_count",
-    "vm_host_cpu_threads",
-    "vm_cluster",
-    "vm_datacenter",
-    "system_last_checkin_date",
+from quipu.reports.fields import (
+    FIELD_INDEX,
+    FIELDS,
+    Draft,
+    InfrastructureType,
+    names_red_hat,
 )
-"""The common fields of a fingerprint, in report order."""
-
-LIST_FIELDS = frozenset({"installed_products", "ip_addresses", "mac_addresses"})
-"""Fields holding a sorted tuple of strings (a list in the reports)."""
-
-FIELD_INDEX: Mapping[str, int] = {name: i for i, name in enumerate(FIELDS)}
+from quipu.reports.readers import ansible, openshift, rhacs
 
 _GIB = 1024**3
 _ESXI = "VMware ESXi"
-_RHEL = re.compile(r"red ?hat|\brhel\b")
-
-
-class InfrastructureType(enum.StrEnum):
-    PHYSICAL = "physical"
-    """Runs on its own hardware."""
-    VIRTUALIZED = "virtualized"
-    """A guest of a hypervisor."""
-    UNKNOWN = "unknown"
-    """No source could tell; only the deployments report writes it, fingerprints keep null."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -171,40 +128,13 @@ class Fingerprint:
         }
 
 
-class _Draft:
-    """A fingerprint being filled field by field; a null value leaves its field unset."""
-
-    __slots__ = ("raw_keys", "values")
-
-    def __init__(self) -> None:
-        self.values: list[Any] = [None] * len(FIELDS)
-        self.raw_keys: list[str | None] = [None] * len(FIELDS)
-
-    def put(self, field: str, value: Any, raw_key: str | None) -> None:
-        if value is None:
-            return
-        index = FIELD_INDEX[field]
-        self.values[index] = value
-        self.raw_keys[index] = raw_key
-
-    def read(
-        self, field: str, facts: Mapping[str, Any], raw_key: str, parse: Callable[[Any], Any]
-    ) -> None:
-        self.put(field, parse(facts.get(raw_key)), raw_key)
-
-
 @functools.lru_cache(maxsize=4096)
 def _shared(raw_keys: tuple[str | None, ...]) -> tuple[str | None, ...]:
     """One tuple object per distinct key layout: most systems of a source share it."""
     return raw_keys
 
 
-def names_red_hat(os_text: str) -> bool:
-    """Whether an OS name or release string names Red Hat Enterprise Linux."""
-    return _RHEL.search(os_text.lower()) is not None
-
-
-def _read_network(facts: Mapping[str, Any], draft: _Draft) -> None:
+def _read_network(facts: Mapping[str, Any], draft: Draft) -> None:
     draft.read("name", facts, "uname_hostname", v.text)
     draft.read("os_name", facts, "etc_release_name", v.text)
     draft.read("os_release", facts, "etc_release_release", v.text)
@@ -254,14 +184,14 @@ def _is_vcenter_host(facts: Mapping[str, Any]) -> bool:
     )
 
 
-def _read_vcenter(facts: Mapping[str, Any], draft: _Draft) -> None:
+def _read_vcenter(facts: Mapping[str, Any], draft: Draft) -> None:
     if _is_vcenter_host(facts):
         _read_vcenter_host(facts, draft)
     else:
         _read_vcenter_vm(facts, draft)
 
 
-def _read_vcenter_host(facts: Mapping[str, Any], draft: _Draft) -> None:
+def _read_vcenter_host(facts: Mapping[str, Any], draft: Draft) -> None:
     draft.read("name", facts, "host.name", v.text)
     os_name = v.text(facts.get("host.os"))
     os_key = "host.os" if os_name is not None else None
@@ -281,7 +211,7 @@ def _read_vcenter_host(facts: Mapping[str, Any], draft: _Draft) -> None:
     draft.read("bios_uuid", facts, "host.uuid", v.system_uuid)
 
 
-def _read_vcenter_vm(facts: Mapping[str, Any], draft: _Draft) -> None:
+def _read_vcenter_vm(facts: Mapping[str, Any], draft: Draft) -> None:
     draft.read("name", facts, "vm.name", v.text)
     draft.read("name", facts, "vm.dns_name", v.text)
     draft.read("os_release", facts, "vm.os", v.text)
@@ -308,7 +238,7 @@ def _read_vcenter_vm(facts: Mapping[str, Any], draft: _Draft) -> None:
     draft.read("system_last_checkin_date", facts, "vm.last_check_in", v.timestamp)
 
 
-def _read_satellite(facts: Mapping[str, Any], draft: _Draft) -> None:
+def _read_satellite(facts: Mapping[str, Any], draft: Draft) -> None:
     draft.read("name", facts, "hostname", v.text)
     draft.read("os_name", facts, "os_name", v.text)
     draft.read("os_release", facts, "os_release", v.text)
@@ -338,15 +268,26 @@ def _read_satellite(facts: Mapping[str, Any], draft: _Draft) -> None:
         draft.put("is_redhat", names_red_hat(os_release), "os_release")
 
 
-READERS: Mapping[SourceType, Callable[[Mapping[str, Any], _Draft], None]] = {
+Reader = Callable[[Mapping[str, Any], Draft], bool | None]
+"""Fills a draft from one system's raw facts. A reader returns False when the facts describe
+no system of the deployments report (a cluster's own record, say): they make no fingerprint
+and stay in the details report only."""
+
+READERS: Mapping[SourceType, Reader] = {
     SourceType.NETWORK: _read_network,
     SourceType.VCENTER: _read_vcenter,
     SourceType.SATELLITE: _read_satellite,
+    SourceType.OPENSHIFT: openshift.read,
+    SourceType.ANSIBLE: ansible.read,
+    SourceType.RHACS: rhacs.read,
 }
 
 
-def fingerprint(*, source_name: str, source_type: str, facts: Mapping[str, Any]) -> Fingerprint:
-    """The fingerprint of one system's raw facts as reported by a source of ``source_type``."""
+def fingerprint(
+    *, source_name: str, source_type: str, facts: Mapping[str, Any]
+) -> Fingerprint | None:
+    """The fingerprint of one system's raw facts as reported by a source of ``source_type``;
+    None when its reader says the facts describe no system."""
     kind = source_type_of(source_type)
     if not isinstance(facts, Mapping):
         raise InvalidInput(
@@ -354,8 +295,9 @@ def fingerprint(*, source_name: str, source_type: str, facts: Mapping[str, Any])
             f"not {type(facts).__name__}.",
             field="facts",
         )
-    draft = _Draft()
-    READERS[kind](facts, draft)
+    draft = Draft()
+    if READERS[kind](facts, draft) is False:
+        return None
     has_sudo = kind == SourceType.NETWORK and v.flag(facts.get("has_sudo")) is True
     return Fingerprint(
         source_name=source_name,

@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, BinaryIO
 
-from quipu.reports.fingerprint import InfrastructureType
+from quipu.reports.fields import InfrastructureType
 
 SLICE_SIZE = 10_000
 """Hosts per slice, as the established server slices by default."""

@@ -35,32 +35,37 @@ from typing import Any
 
 from quipu.domain.states import SourceType
 from quipu.reports import values as v
-from quipu.reports.fingerprint import (
-    FIELD_INDEX,
-    FIELDS,
-    LIST_FIELDS,
-    Fingerprint,
-    InfrastructureType,
-)
+from quipu.reports.fields import FIELD_INDEX, FIELDS, LIST_FIELDS, InfrastructureType
+from quipu.reports.fingerprint import Fingerprint
 
 _N, _S, _V = SourceType.NETWORK, SourceType.SATELLITE, SourceType.VCENTER
+_O, _A, _R = SourceType.OPENSHIFT, SourceType.ANSIBLE, SourceType.RHACS
+_PLATFORMS = (_O, _A, _R)
+"""Platforms that know a system as what runs on it (a cluster node, a controller, a Central),
+after the sources that know the system itself."""
 
-DEFAULT_PRIORITY: tuple[SourceType, ...] = (_N, _S, _V)
+DEFAULT_PRIORITY: tuple[SourceType, ...] = (_N, _S, _V, *_PLATFORMS)
 """The guest's own answer first (network), then its registration, then its hypervisor."""
+
+_HYPERVISOR_FIRST = (_V, _N, _S, *_PLATFORMS)
+_REGISTRATION_FIRST = (_S, _N, _V, *_PLATFORMS)
 
 FIELD_PRIORITY: Mapping[str, tuple[SourceType, ...]] = {
     **dict.fromkeys(FIELDS, DEFAULT_PRIORITY),
     # The hypervisor allocates a VM's virtual hardware, so it knows it best; a guest's own
     # MemTotal also hides the memory its kernel reserved.
-    "cpu_count": (_V, _N, _S),
-    "cpu_socket_count": (_V, _N, _S),
-    "cpu_core_count": (_V, _N, _S),
-    "system_memory_bytes": (_V, _N, _S),
-    "infrastructure_type": (_V, _N, _S),
-    "virtualized_type": (_V, _N, _S),
+    "cpu_count": _HYPERVISOR_FIRST,
+    "cpu_socket_count": _HYPERVISOR_FIRST,
+    "cpu_core_count": _HYPERVISOR_FIRST,
+    "system_memory_bytes": _HYPERVISOR_FIRST,
+    "infrastructure_type": _HYPERVISOR_FIRST,
+    "virtualized_type": _HYPERVISOR_FIRST,
     # Satellite holds the registration itself; a guest may carry a stale identity.
-    "subscription_manager_id": (_S, _N, _V),
-    "installed_products": (_S, _N, _V),
+    "subscription_manager_id": _REGISTRATION_FIRST,
+    "installed_products": _REGISTRATION_FIRST,
+    # The cluster a node belongs to: only OpenShift knows a node's cluster; a VM's vCenter
+    # cluster is the other meaning of the field and comes next.
+    "vm_cluster": (_O, _V, _N, _S, _A, _R),
 }
 """For each field, the source types in the order their values win."""
 
@@ -252,10 +257,8 @@ def network_identity_keys(
             machine_ids.setdefault(macs, set()).add(fp.get("etc_machine_id"))
 
     def keys(fp: Fingerprint) -> list[Hashable]:
-        found: list[Hashable] = []
-        machine_id, bios_uuid = fp.get("etc_machine_id"), fp.get("bios_uuid")
-        if machine_id is not None and bios_uuid is not None:
-            found.append(("machine-and-bios", machine_id, bios_uuid))
+        found = machine_and_bios_keys(fp)
+        machine_id = fp.get("etc_machine_id")
         macs = v.join_macs(fp.get("mac_addresses"))
         if macs:
             if machine_id is None:
@@ -301,6 +304,32 @@ def bios_keys(fp: Fingerprint) -> list[Hashable]:
 def mac_keys(fp: Fingerprint) -> list[Hashable]:
     """Each MAC address that may join records (see ``values.is_join_mac``)."""
     return [("mac", m) for m in sorted(v.join_macs(fp.get("mac_addresses")))]
+
+
+def machine_and_bios_keys(fp: Fingerprint) -> list[Hashable]:
+    """The machine id together with the BIOS UUID, when both are known (see
+    ``network_identity_keys``: either alone may be shared by clones)."""
+    machine_id, bios_uuid = fp.get("etc_machine_id"), fp.get("bios_uuid")
+    if machine_id is None or bios_uuid is None:
+        return []
+    return [("machine-and-bios", machine_id, bios_uuid)]
+
+
+def openshift_identity_keys(fp: Fingerprint) -> list[Hashable]:
+    """Keys two OpenShift records of one node share: its machine id and BIOS UUID (the
+    node's nodeInfo machineID and systemUUID), or its name within its cluster."""
+    found = machine_and_bios_keys(fp)
+    cluster, name = fp.get("vm_cluster"), fp.get("name")
+    if cluster is not None and name is not None:
+        found.append(("cluster-node", cluster, name))
+    return found
+
+
+def name_keys(fp: Fingerprint) -> list[Hashable]:
+    """The name, for a platform that is one system per source (an AAP controller, an RHACS
+    Central): two sources of the same server report it under the same name."""
+    name = fp.get("name")
+    return [] if name is None else [("name", name)]
 
 
 def deduplicate(
@@ -410,6 +439,9 @@ IDENTITY_KEYS: Mapping[SourceType, IdentityKeys] = {
     _N: network_identity_keys,
     _S: _alone(satellite_identity_keys),
     _V: _alone(vcenter_identity_keys),
+    _O: _alone(openshift_identity_keys),
+    _A: _alone(name_keys),
+    _R: _alone(name_keys),
 }
 """How each source type's records of one system are found (stage 1)."""
 
@@ -419,8 +451,15 @@ BASE_TYPE = _N
 JOINS: tuple[tuple[SourceType, tuple[KeyFunction, ...]], ...] = (
     (_S, (subscription_keys, mac_keys)),
     (_V, (bios_keys, mac_keys)),
+    # A node is joined to the same machine scanned over SSH (machine id and BIOS UUID), or
+    # to its VM (the node's systemUUID is the VM's BIOS UUID). An AAP controller or an RHACS
+    # Central has no identity other sources share: it stays a system of its own.
+    (_O, (machine_and_bios_keys, bios_keys)),
+    (_A, ()),
+    (_R, ()),
 )
-"""In order, each source type joined to what came before, by these key passes (stages 2-3)."""
+"""In order, each source type joined to what came before, by these key passes (stages 2-3);
+a type with no passes adds its systems alone. A test checks every type has its row."""
 
 
 def group_fingerprints(fingerprints: Sequence[Fingerprint]) -> list[Group]:

@@ -44,7 +44,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import IO, Any, BinaryIO, TextIO
 
-from quipu.reports.fingerprint import FIELDS, LIST_FIELDS
+from quipu.reports.fields import FIELDS, LIST_FIELDS
 
 DEPLOYMENT_CSV_COLUMNS: tuple[str, ...] = (*FIELDS, "sources")
 """The deployments CSV columns, in order (see the module docstring)."""

@@ -225,17 +225,21 @@ def checked(fields: CredentialFields) -> CredentialFields:
     """``fields`` with the defaults of its type, or InvalidInput naming what is wrong."""
     auth = rules_of(source_type_of(fields.cred_type, field="cred_type")).auth
     check_name(fields.name)
-    if not fields.username:
-        raise InvalidInput("username is required.", field="username")
     for secret in SECRET_FIELDS:
         if getattr(fields, secret) == "":
             raise InvalidInput(f"{secret} cannot be empty.", field=secret)
     if auth == Auth.SSH:
         return _checked_ssh(fields)
-    return _checked_username_password(fields)
+    return _checked_api(fields, auth=auth)
+
+
+def _require_username(fields: CredentialFields) -> None:
+    if not fields.username:
+        raise InvalidInput("username is required.", field="username")
 
 
 def _checked_ssh(fields: CredentialFields) -> CredentialFields:
+    _require_username(fields)
     if fields.auth_token is not None:
         raise InvalidInput(
             "auth_token is not allowed for a network credential: use password or ssh_key.",
@@ -264,21 +268,46 @@ def _checked_ssh(fields: CredentialFields) -> CredentialFields:
     )
 
 
-def _checked_username_password(fields: CredentialFields) -> CredentialFields:
+def _checked_api(fields: CredentialFields, *, auth: Auth) -> CredentialFields:
+    """An API source's credential: a username and a password, a token, or either."""
+    kind = fields.cred_type
     for name in NETWORK_ONLY_FIELDS:
         if getattr(fields, name) is not None:
             raise InvalidInput(
-                f"{name} is allowed only for network credentials, not {fields.cred_type}.",
-                field=name,
+                f"{name} is allowed only for network credentials, not {kind}.", field=name
             )
-    if fields.auth_token is not None:
+    token = fields.auth_token is not None
+    if token and not auth.takes_token:
         raise InvalidInput(
-            f"auth_token is not allowed for a {fields.cred_type} credential: "
-            f"{fields.cred_type} logs in with a username and a password.",
+            f"auth_token is not allowed for a {kind} credential: "
+            f"{kind} logs in with a username and a password.",
             field="auth_token",
         )
+    if not auth.takes_password:
+        for name in ("username", "password"):
+            if getattr(fields, name):
+                raise InvalidInput(
+                    f"{name} is not allowed for a {kind} credential: {kind} takes an auth_token.",
+                    field=name,
+                )
+        if not token:
+            raise InvalidInput(f"A {kind} credential needs an auth_token.", field="auth_token")
+        return fields
+    if token:
+        if fields.username or fields.password is not None:
+            raise InvalidInput(
+                f"A {kind} credential takes an auth_token, or a username and a password, not both.",
+                field="auth_token",
+            )
+        return fields
+    if auth.takes_token and not fields.username and fields.password is None:
+        raise InvalidInput(
+            f"A {kind} credential needs an auth_token, or a username and a password.",
+            field="auth_token",
+        )
+    _require_username(fields)
     if fields.password is None:
-        raise InvalidInput(f"A {fields.cred_type} credential needs a password.", field="password")
+        raise InvalidInput(f"A {kind} credential needs a password.", field="password")
     return fields
 
 
@@ -341,6 +370,8 @@ def _switched(current: CredentialFields, *, changes: Mapping[str, Any]) -> dict[
             result.setdefault("auth_token", None)
         if "auth_token" in given and "password" not in given:
             result.setdefault("password", None)
+            if "username" not in given:
+                result.setdefault("username", None)
     return result
 
 

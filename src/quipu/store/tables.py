@@ -123,6 +123,32 @@ class Credential(Base):
     become_method: Mapped[str | None] = mapped_column(String(16))
     become_user: Mapped[str | None] = mapped_column(String(64))
     become_password_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    vault_mount_point: Mapped[str | None] = mapped_column(String(255))
+    vault_secret_path: Mapped[str | None] = mapped_column(String(512))
+    vault_secret_key: Mapped[str | None] = mapped_column(String(255))
+    """A credential whose secret (token or password) HashiCorp Vault holds names it here;
+    the secret is read when a job is handed to a scanner, never stored."""
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Vault(Base):
+    """The HashiCorp Vault that holds credentials' secrets: one row (id 1) or none."""
+
+    __tablename__ = "vault"
+    __table_args__ = (
+        CheckConstraint("id = 1", name="single"),
+        CheckConstraint("port BETWEEN 1 AND 65535", name="port"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    address: Mapped[str] = mapped_column(String(255))
+    port: Mapped[int] = mapped_column(Integer)
+    ssl_verify: Mapped[bool] = mapped_column(Boolean, default=True)
+    ca_cert: Mapped[str | None] = mapped_column(Text)
+    """PEM CA bundle that signs Vault's server certificate; None: the system's trust store."""
+    client_cert: Mapped[str] = mapped_column(Text)
+    """PEM client certificate Quipu logs in to Vault with (its TLS certificate auth method)."""
+    client_key_enc: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

@@ -1,0 +1,16 @@
+"""The openshift collector (connect and inspect, see quipu.collectors.base)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from quipu.collectors.base import Emit, SourceUnavailable
+
+
+async def connect(job: dict[str, Any], emit: Emit, stop: asyncio.Event) -> None:
+    raise SourceUnavailable("openshift sources are not collected yet.")
+
+
+async def inspect(job: dict[str, Any], emit: Emit, stop: asyncio.Event) -> None:
+    raise SourceUnavailable("openshift sources are not collected yet.")

@@ -1,0 +1,1 @@
+"""The fingerprint readers of the API source types added after the first three, one module each."""
