@@ -119,6 +119,47 @@ def test_collectors_quipu_lacks_count_zero() -> None:
             assert results[field] == 0, field
 
 
+def test_openshift_and_ansible_counts_come_from_their_raw_facts() -> None:
+    nodes = [system("openshift", name=f"n{i}", cpu_count=8, vm_cluster="c-1") for i in range(3)]
+    cluster = {
+        "cluster": {"kind": "cluster", "uuid": "c-1"},
+        "operators": [
+            {"kind": "cluster-operator", "name": "dns"},
+            {"kind": "cluster-operator", "name": "ingress"},
+            {"kind": "olm-operator", "name": "ingress"},
+            {"name": None},
+        ],
+    }
+    platform_facts = [
+        ("openshift", cluster),
+        *(("openshift", {"node": {"kind": "node", "name": f"n{i}"}}) for i in range(3)),
+        ("ansible", {"hosts": [{"name": "a"}, {"name": "b"}, {"id": 3}], "jobs": {
+            "unique_hosts": ["b", "c", ""]}}),
+        ("ansible", {"hosts": "garbage", "jobs": None}),
+        ("network", {"cluster": {"kind": "cluster"}}),
+    ]  # fmt: skip
+    results = build_aggregate(
+        systems=[*FLEET, *nodes], inspections={}, platform_facts=platform_facts
+    )["results"]
+    # nodes count as Red Hat even without is_redhat, and their CPUs as OpenShift cores
+    base = build_aggregate(systems=FLEET, inspections={})["results"]
+    assert results["instances_not_redhat"] == base["instances_not_redhat"]
+    assert results["instances_unknown"] == base["instances_unknown"] + 3
+    assert results["openshift_cores"] == 24
+    assert (results["openshift_cluster_instances"], results["openshift_node_instances"]) == (1, 3)
+    assert results["openshift_operators_by_kind"] == {
+        "cluster-operator": 2,
+        "olm-operator": 1,
+        "unknown": 1,
+    }
+    assert results["openshift_operators_by_name"] == {"dns": 1, "ingress": 2, "unknown": 1}
+    assert (
+        results["ansible_hosts_in_database"],
+        results["ansible_hosts_in_jobs"],
+        results["ansible_hosts_all"],
+    ) == (2, 2, 3)
+
+
 def test_a_merged_estate_counts_one_instance_per_system() -> None:
     report = build_deployments(report_id=1, sources=estate(), report_version="1", platform_id="p")
     fingerprints = report["system_fingerprints"]

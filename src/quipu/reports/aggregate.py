@@ -14,8 +14,15 @@ successful inspections when no system was seen twice.
 
 What Quipu does not collect is counted as missing (``missing_system_creation_date`` for
 every Red Hat system; ``missing_system_purpose`` and ``missing_pem_files`` for those a
-network source saw), and the product, OpenShift and Ansible counts stay zero: no collector
-reports JBoss products, OpenShift clusters or Ansible controllers.
+network source saw), and the JBoss counts stay zero: no collector reports JBoss products.
+
+OpenShift nodes count as Red Hat systems and their CPUs as ``openshift_cores``. The
+OpenShift and Ansible counts that no fingerprint holds are read, as the established server
+reads them, from the raw facts of those sources (``platform_facts``): an OpenShift record
+with ``cluster.kind == "cluster"`` is a cluster, one with ``node.kind == "node"`` a node,
+and its ``operators`` are counted by kind and by name; an AAP controller's ``hosts`` (by
+name) are the hosts in its database, its ``jobs.unique_hosts`` those its jobs ran on, and
+``ansible_hosts_all`` is their union (names, as the established server counts them).
 """
 
 from __future__ import annotations
@@ -92,13 +99,21 @@ def _is_hypervisor(system: Mapping[str, Any], source_types: set[str]) -> bool:
     )
 
 
+PLATFORM_TYPES = frozenset({SourceType.OPENSHIFT.value, SourceType.ANSIBLE.value})
+"""The source types whose raw facts the aggregate report reads (``platform_facts``)."""
+
+
 def build_aggregate(
-    *, systems: Iterable[Mapping[str, Any]], inspections: Mapping[str, int]
+    *,
+    systems: Iterable[Mapping[str, Any]],
+    inspections: Mapping[str, int],
+    platform_facts: Iterable[tuple[str, Mapping[str, Any]]] = (),
 ) -> dict[str, Any]:
     """The aggregate report of ``systems`` (deployments report fingerprints, read once).
 
     ``inspections`` counts the report's inspection outcomes by system status; a status
-    Quipu does not know is counted as ``inspect_result_status_unknown``.
+    Quipu does not know is counted as ``inspect_result_status_unknown``. ``platform_facts``
+    are the (source type, raw facts) of the report's OpenShift and AAP records.
     """
     counts: dict[str, Any] = dict.fromkeys(RESULT_FIELDS + DIAGNOSTIC_FIELDS, 0)
     os_versions: dict[str, dict[str, int]] = {}
@@ -112,7 +127,8 @@ def build_aggregate(
         source_types = {source["source_type"] for source in system.get("sources") or ()}
         on_network = SourceType.NETWORK.value in source_types
         on_satellite = SourceType.SATELLITE.value in source_types
-        if not (system.get("is_redhat") or on_satellite):
+        on_openshift = SourceType.OPENSHIFT.value in source_types
+        if not (system.get("is_redhat") or on_satellite or on_openshift):
             counts["instances_not_redhat"] += 1
             continue
 
@@ -142,13 +158,15 @@ def build_aggregate(
         else:
             counts["instances_unknown"] += 1
 
+        if on_openshift:
+            counts["openshift_cores"] += system.get("cpu_count") or 0
+
         cluster, host = system.get("vm_cluster"), system.get("vm_host")
         if SourceType.VCENTER.value in source_types and cluster and host:
             hosts_by_cluster.setdefault(cluster, set()).add(host)
 
     counts["os_by_name_and_version"] = os_versions
-    counts["openshift_operators_by_kind"] = {}
-    counts["openshift_operators_by_name"] = {}
+    counts |= _platform_counts(platform_facts)
     counts["system_creation_date_average"] = None
     if hosts_by_cluster:
         counts["vmware_vms"] = sum(len(hosts) for hosts in hosts_by_cluster.values())
@@ -161,3 +179,48 @@ def build_aggregate(
         "results": {field: counts[field] for field in RESULT_FIELDS},
         "diagnostics": {field: counts[field] for field in DIAGNOSTIC_FIELDS},
     }
+
+
+def _names(items: Any, key: str | None = None) -> set[str]:
+    """The non-empty strings of a list (of dicts, when ``key`` names their field)."""
+    if not isinstance(items, list):
+        return set()
+    values = (
+        (item.get(key) if isinstance(item, Mapping) else None for item in items) if key else items
+    )
+    return {value for value in values if isinstance(value, str) and value}
+
+
+def _platform_counts(platform_facts: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]:
+    """The OpenShift and Ansible counts read from raw facts (see the module's docstring)."""
+    counts: dict[str, Any] = dict.fromkeys(
+        ("openshift_cluster_instances", "openshift_node_instances"), 0
+    )
+    by_kind: dict[str, int] = {}
+    by_name: dict[str, int] = {}
+    in_database: set[str] = set()
+    in_jobs: set[str] = set()
+    for source_type, facts in platform_facts:
+        if source_type == SourceType.OPENSHIFT.value:
+            cluster, node = facts.get("cluster"), facts.get("node")
+            if isinstance(cluster, Mapping) and cluster.get("kind") == "cluster":
+                counts["openshift_cluster_instances"] += 1
+            elif isinstance(node, Mapping) and node.get("kind") == "node":
+                counts["openshift_node_instances"] += 1
+            operators = facts.get("operators")
+            for operator in operators if isinstance(operators, list) else ():
+                if isinstance(operator, Mapping):
+                    kind = str(operator.get("kind") or UNKNOWN)
+                    name = str(operator.get("name") or UNKNOWN)
+                    by_kind[kind] = by_kind.get(kind, 0) + 1
+                    by_name[name] = by_name.get(name, 0) + 1
+        elif source_type == SourceType.ANSIBLE.value:
+            in_database |= _names(facts.get("hosts"), "name")
+            jobs = facts.get("jobs")
+            in_jobs |= _names(jobs.get("unique_hosts") if isinstance(jobs, Mapping) else None)
+    counts["openshift_operators_by_kind"] = by_kind
+    counts["openshift_operators_by_name"] = by_name
+    counts["ansible_hosts_in_database"] = len(in_database)
+    counts["ansible_hosts_in_jobs"] = len(in_jobs)
+    counts["ansible_hosts_all"] = len(in_database | in_jobs)
+    return counts

@@ -32,7 +32,7 @@ from quipu.reports import (
     build_details,
     write_deployments_csv,
 )
-from quipu.reports.aggregate import build_aggregate
+from quipu.reports.aggregate import PLATFORM_TYPES, build_aggregate
 from quipu.reports.insights import Collector, NoHosts, write_insights_tarball
 from quipu.reports.writers import (
     FileWriter,
@@ -336,13 +336,41 @@ def _inspections(s: Session, *, scan_job_id: int) -> dict[str, int]:
     return {status: int(number) for status, number in rows}
 
 
+def _platform_facts(s: Session, *, scan_job_id: int) -> list[tuple[str, dict[str, Any]]]:
+    """The raw facts of the report's OpenShift and AAP records, which the aggregate report
+    counts (a few per cluster or controller: read from their rows, not the whole details)."""
+    rows = s.execute(
+        select(Task.source_type, SystemResult.facts)
+        .join(Task, Task.id == SystemResult.task_id)
+        .where(
+            Task.scan_job_id == scan_job_id,
+            Task.kind == TaskKind.INSPECT.value,
+            Task.source_type.in_(PLATFORM_TYPES),
+            SystemResult.status == SystemStatus.SUCCESS.value,
+        )
+        .order_by(SystemResult.id)
+    )
+    return [(source_type, facts or {}) for source_type, facts in rows]
+
+
+def _counted(store: Store, *, report_id: int, scan_job_id: int) -> tuple[bytes, dict[str, Any]]:
+    """The stored deployments report and the aggregate report counted from it."""
+    with store.transaction() as s:
+        blob = _deployments_blob(s, report_id=report_id)
+        inspections = _inspections(s, scan_job_id=scan_job_id)
+        platform_facts = _platform_facts(s, scan_job_id=scan_job_id)
+    summary = build_aggregate(
+        systems=systems(blob, metadata=False),
+        inspections=inspections,
+        platform_facts=platform_facts,
+    )
+    return blob, summary
+
+
 def aggregate(store: Store, *, report_id: int) -> dict[str, Any]:
     """The aggregate report: counts by instance type, OS, hypervisor, and diagnostics."""
     report = get(store, report_id=report_id)
-    with store.transaction() as s:
-        blob = _deployments_blob(s, report_id=report_id)
-        inspections = _inspections(s, scan_job_id=report.scan_job_id)
-    result = build_aggregate(systems=systems(blob, metadata=False), inspections=inspections)
+    _, result = _counted(store, report_id=report_id, scan_job_id=report.scan_job_id)
     log.info("report %s: aggregate of scan job %s", report_id, report.scan_job_id)
     return result
 
@@ -428,10 +456,7 @@ def tarball(store: Store, *, report_id: int, mtime: int | None = None) -> bytes:
     the details report is held parsed (its CSV needs each source's fact names first).
     """
     found = view(store, report_id=report_id)
-    with store.transaction() as s:
-        blob = _deployments_blob(s, report_id=report_id)
-        inspections = _inspections(s, scan_job_id=found.report.scan_job_id)
-    summary = build_aggregate(systems=systems(blob, metadata=False), inspections=inspections)
+    blob, summary = _counted(store, report_id=report_id, scan_job_id=found.report.scan_job_id)
     try:
         insights: bytes | None = _insights(found, blob=blob, mtime=mtime)
     except NotFound:
