@@ -119,6 +119,13 @@ def test_a_system_without_a_canonical_fact_is_no_host() -> None:
     assert host_of(system("satellite", subscription_manager_id="s"), collector=COLLECTOR)
 
 
+def test_an_rhacs_central_is_no_host_unless_another_source_saw_it() -> None:
+    assert host_of(system("rhacs", name="central.example.com"), collector=COLLECTOR) is None
+    seen = system("rhacs", "network", name="central.example.com")
+    assert host_of(seen, collector=COLLECTOR)
+    assert host_of(system("openshift", name="node-1"), collector=COLLECTOR)
+
+
 def test_hosts_are_sliced_and_metadata_counts_each_slice() -> None:
     fleet = [system("network", name=f"h{n}", is_redhat=True) for n in range(5)]
     fleet.insert(2, system("network"))  # no canonical fact: left out

@@ -109,8 +109,17 @@ def _tags(collector: Collector) -> list[dict[str, Any]]:
     ]
 
 
+NOT_HOSTS = frozenset({"rhacs"})
+"""Source types whose systems are no inventory hosts when no other source saw them: an RHACS
+Central is a service (the established server leaves it out of this report too)."""
+
+
 def host_of(system: Mapping[str, Any], *, collector: Collector) -> dict[str, Any] | None:
-    """One system fingerprint as an inventory host; None when it has no canonical fact."""
+    """One system fingerprint as an inventory host; None when it has no canonical fact or is
+    known only to sources whose systems are no hosts (``NOT_HOSTS``)."""
+    source_types = tuple(sorted({source["source_type"] for source in system.get("sources") or ()}))
+    if source_types and NOT_HOSTS.issuperset(source_types):
+        return None
     name = system.get("name")
     host = _not_empty(
         {
@@ -150,7 +159,6 @@ def host_of(system: Mapping[str, Any], *, collector: Collector) -> dict[str, Any
             }
         )
     )
-    source_types = tuple(sorted({source["source_type"] for source in system.get("sources") or ()}))
     host["facts"] = _facts(collector, source_types, bool(system.get("is_redhat")))
     host["tags"] = _tags(collector)
     return host
