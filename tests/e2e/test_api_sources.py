@@ -19,6 +19,9 @@ from pyVim.connect import Disconnect, SmartConnect
 from pyVmomi import vim
 
 from quipu.lab import Lab
+from quipu.lab.ansible import RunningController, running_controller
+from quipu.lab.openshift import CLUSTER_ID, RunningOpenShift, running_openshift
+from quipu.lab.rhacs import RunningCentral, running_central
 from quipu.lab.satellite import Behaviour, RunningSatellite, running_satellite
 from quipu.lab.vcenter import Model, Vcsim, running_vcsim
 from tests.e2e.qpc import logged_in
@@ -38,6 +41,7 @@ SERVER_ENV = {"QUIPU_DISPATCH_INTERVAL_S": "0.2", "QUIPU_SSH_CONNECT_TIMEOUT_S":
 MODEL = Model(datacenters=2, clusters=1, hosts_per_cluster=2, standalone_hosts=1, vms=2)
 SATELLITE_HOSTS = 6
 MIB = 1024**2
+OPENSHIFT_NODES = 3
 
 
 @dataclass(frozen=True)
@@ -377,8 +381,50 @@ def start_remote_scanner(
     return scanner["id"], process
 
 
+@dataclass(frozen=True)
+class Platforms:
+    cluster: RunningOpenShift
+    controller: RunningController
+    central: RunningCentral
+
+
+@pytest.fixture(scope="module")
+def platforms() -> Iterator[Platforms]:
+    """A fake OpenShift cluster, AAP controller and RHACS Central, up for the module."""
+    with (
+        running_openshift(nodes=OPENSHIFT_NODES) as cluster,
+        running_controller() as controller,
+        running_central(clusters=2) as central,
+    ):
+        register_secret(cluster.token, controller.password, controller.token, central.token)
+        yield Platforms(cluster=cluster, controller=controller, central=central)
+
+
+def add_platforms(api: httpx.Client, platforms: Platforms, *, scanners: list[int]) -> list[int]:
+    """An OpenShift source (token), an AAP source (username and password) and an RHACS
+    source (token) of the fakes."""
+    return [
+        add_api_source(
+            api, name="ocp", source_type="openshift", port=platforms.cluster.port,
+            credential={"auth_token": platforms.cluster.token}, scanners=scanners,
+        ),
+        add_api_source(
+            api, name="aap", source_type="ansible", port=platforms.controller.port,
+            credential={
+                "username": platforms.controller.username,
+                "password": platforms.controller.password,
+            },
+            scanners=scanners,
+        ),
+        add_api_source(
+            api, name="acs", source_type="rhacs", port=platforms.central.port,
+            credential={"auth_token": platforms.central.token}, scanners=scanners,
+        ),
+    ]  # fmt: skip
+
+
 @pytest.mark.lab
-def test_network_vcenter_and_satellite_in_one_scan_merge_into_one_estate(
+def test_every_source_type_in_one_scan_merges_into_one_estate(
     server: RunningServer,
     api: httpx.Client,
     lab: Lab,
@@ -386,36 +432,57 @@ def test_network_vcenter_and_satellite_in_one_scan_merge_into_one_estate(
     inventory: Inventory,
     satellite: RunningSatellite,
     shared_vm: SimulatedVm,
+    platforms: Platforms,
     tmp_path: Path,
 ) -> None:
-    """The vCenter and Satellite sources run on a remote scanner, the lab on the built-in one."""
+    """The API sources run on a remote scanner, the lab on the built-in one."""
     remote, process = start_remote_scanner(server, api, name="remote", log=tmp_path / "scanner.log")
     try:
         sources = [
             add_lab_source(api, lab),
             add_vcenter(api, vcsim, scanners=[remote]),
             add_satellite(api, satellite, scanners=[remote]),
+            *add_platforms(api, platforms, scanners=[remote]),
         ]
         job = run_scan(api, add_scan(api, name="estate", sources=sources))
     finally:
         process.terminate()
         assert process.wait(20) == 0
     assert job["status"] == "completed", job["status_message"]
+    # OpenShift: its nodes and the cluster's own record; AAP and RHACS: the server itself
+    platform_systems = OPENSHIFT_NODES + 1 + 1 + 1
     systems = len(lab.hosts) + MODEL.vm_count + MODEL.host_count + SATELLITE_HOSTS
-    assert counters(job) == (systems, systems, 0, 0)
+    assert counters(job) == (systems + platform_systems,) * 2 + (0, 0)
 
     tasks = job["tasks"]
+    assert {t["status"] for t in tasks} == {"completed"}
     connect_ends = [when(t["end_time"]) for t in tasks if t["scan_type"] == "connect"]
     inspect_starts = [when(t["start_time"]) for t in tasks if t["scan_type"] == "inspect"]
-    assert len(connect_ends) == len(inspect_starts) == 3
+    assert len(connect_ends) == len(inspect_starts) == 6
     assert max(connect_ends) <= min(inspect_starts), "inspection began before connection ended"
 
     deployments = report(api, job["report_id"], "deployments")["system_fingerprints"]
-    assert len(deployments) == systems - 1, "the Satellite host that is a VM is one system"
+    # the Satellite host that is a VM is one system; the cluster record is no system
+    assert len(deployments) == systems - 1 + OPENSHIFT_NODES + 2
     (shared,) = [s for s in deployments if shared_vm.macs[0] in (s["mac_addresses"] or [])]
     assert sorted(s["source_type"] for s in shared["sources"]) == ["satellite", "vcenter"]
     assert shared["vm_uuid"] == shared_vm.uuid
     assert shared["cpu_count"] == shared_vm.cpu_count, "vCenter's CPU count wins"
+    by_type = Counter(
+        "+".join(sorted({s["source_type"] for s in system["sources"]})) for system in deployments
+    )
+    assert (by_type["openshift"], by_type["ansible"], by_type["rhacs"]) == (OPENSHIFT_NODES, 1, 1)
+    nodes = [s for s in deployments if s["sources"][0]["source_type"] == "openshift"]
+    assert {s["vm_cluster"] for s in nodes} == {CLUSTER_ID}
+
+    details = report(api, job["report_id"], "details")["sources"]
+    assert sorted(s["source_type"] for s in details) == sorted(
+        ["network", "vcenter", "satellite", "openshift", "ansible", "rhacs"]
+    )
+    aggregate = api.get(f"/api/v1/reports/{job['report_id']}/aggregate/").json()["results"]
+    assert aggregate["openshift_cluster_instances"] == 1
+    assert aggregate["openshift_node_instances"] == OPENSHIFT_NODES
+    assert aggregate["ansible_hosts_all"] > 0
 
 
 @pytest.mark.lab

@@ -40,6 +40,14 @@ def vc(source_name: str = "vc", **facts: Any) -> Fingerprint:
     return fingerprint(source_name=source_name, source_type="vcenter", facts=vcenter(**facts))
 
 
+def node(source_name: str = "ocp", **facts: Any) -> Fingerprint:
+    """An OpenShift node of cluster c-1 (``facts`` are its node facts)."""
+    record = {"node": {"kind": "node", "cluster_uuid": "c-1", **facts}}
+    found = fingerprint(source_name=source_name, source_type="openshift", facts=record)
+    assert found is not None
+    return found
+
+
 def groups(*fingerprints: Fingerprint) -> list[list[int]]:
     return sorted(sorted(group) for group in group_fingerprints(fingerprints))
 
@@ -209,6 +217,35 @@ def test_network_satellite_and_vcenter_join_into_one() -> None:
         sat(uuid=SUB_A, mac_addresses=[MAC_B]),
         net(dmi_system_uuid=UUID_A, ifconfig_mac_addresses=[MAC_B]),
     ) == [[0, 1, 2]]
+
+
+def test_an_openshift_node_joins_its_ssh_scan_by_machine_id_and_bios_uuid() -> None:
+    assert groups(
+        net(etc_machine_id=MID_A, dmi_system_uuid=UUID_A, ifconfig_mac_addresses=[MAC_A]),
+        node(name="worker-0", machine_id=MID_A, system_uuid=UUID_A.upper()),
+    ) == [[0, 1]]
+    # a cloned machine id alone is not enough
+    assert groups(
+        net(etc_machine_id=MID_A, dmi_system_uuid=UUID_B, ifconfig_mac_addresses=[MAC_A]),
+        node(name="worker-0", machine_id=MID_A),
+    ) == [[0], [1]]
+
+
+def test_an_openshift_node_joins_its_vm_by_bios_uuid_and_keeps_its_cluster() -> None:
+    members = (
+        vc(vm_uuid=UUID_A, vm_mac_addresses=[MAC_A], vm_cluster="vsphere-1"),
+        node(name="worker-0", system_uuid=UUID_A, capacity={"cpu": 8}),
+    )
+    assert groups(*members) == [[0, 1]]
+    assert merged(*members)["vm_cluster"] == "c-1", "a node's cluster is OpenShift's"
+
+
+def test_two_sources_of_one_cluster_report_each_node_once() -> None:
+    assert groups(
+        node("ocp-a", name="worker-0"),
+        node("ocp-b", name="worker-0"),
+        node("ocp-a", name="worker-1"),
+    ) == [[0, 1], [2]]
 
 
 def test_ip_addresses_never_join() -> None:
