@@ -441,3 +441,27 @@ def test_systems_without_a_name_are_told_apart_by_position() -> None:
         )
     ]
     assert names == ["a", "a (2)", "system 3", "h", "system 5"]
+
+
+def test_systems_of_the_platform_types_are_named_from_their_nested_facts() -> None:
+    used: set[str] = set()
+    named = [
+        ("vcenter", {"vm.name": "vm-1"}),
+        ("openshift", {"node": {"kind": "node", "name": "worker-0"}}),
+        ("openshift", {"cluster": {"kind": "cluster", "uuid": "c-1"}}),
+        ("openshift", {"node": "not a mapping"}),
+        ("ansible", {"instance_details": {"system_name": "aap.example.com"}}),
+        ("rhacs", {"central": {"host": "acs.example.com"}}),
+    ]
+    names = [
+        report_imports.system_name(facts, source_type=kind, number=n, used=used)
+        for n, (kind, facts) in enumerate(named, start=1)
+    ]
+    assert names == [
+        "vm-1",
+        "worker-0",
+        "system 3",
+        "system 4",
+        "aap.example.com",
+        "acs.example.com",
+    ]

@@ -45,12 +45,17 @@ SCAN_NAME_MAX = 64
 SYSTEM_NAME_MAX = 255
 INSERT_BATCH = 1000
 
-NAME_FACTS: dict[str, tuple[str, ...]] = {
-    "network": ("connection_host", "uname_hostname"),
-    "vcenter": ("vm.name", "host.name"),
-    "satellite": ("hostname",),
+NAME_FACTS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "network": (("connection_host",), ("uname_hostname",)),
+    "vcenter": (("vm.name",), ("host.name",)),
+    "satellite": (("hostname",),),
+    "openshift": (("node", "name"),),
+    "ansible": (("instance_details", "system_name"),),
+    "rhacs": (("central", "host"),),
 }
-"""Facts that name a system, per source type, for facts that carry no ``system`` of their own."""
+"""Facts that name a system, per source type, for facts that carry no ``system`` of their own:
+each a path of keys into the facts (a vCenter fact's name holds a dot, an OpenShift node's
+name is inside its ``node`` fact)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -393,8 +398,10 @@ def system_name(facts: dict[str, Any], *, source_type: str, number: int, used: s
     """The name a system is known by in its task: its ``system`` fact, else a naming fact,
     else its position; unique within the task (a second ``a`` is ``a (2)``)."""
     name = ""
-    for key in ("system", *NAME_FACTS.get(source_type, ())):
-        value = facts.get(key)
+    for path in (("system",), *NAME_FACTS.get(source_type, ())):
+        value: Any = facts
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
         if isinstance(value, str) and value.strip():
             name = value.strip()[:SYSTEM_NAME_MAX]
             break
