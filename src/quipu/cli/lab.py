@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import signal
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from quipu.cli import lab_ansible, lab_openshift, lab_rhacs, lab_vault
+from quipu.cli.foreground import log_to_stderr, refuse, serve_until_stopped, stop_on_signals
 from quipu.domain.errors import QuipuError
 from quipu.lab import Lab, lab_down, lab_up
 from quipu.lab.satellite import SATELLITE_VERSION, Behaviour, RunningSatellite, running_satellite
@@ -32,11 +28,6 @@ def _root() -> Path:
 def _fail(error: QuipuError) -> typer.Exit:
     typer.echo(f"Error: {error}", err=True)
     return typer.Exit(1)
-
-
-def _log_to_stderr() -> None:
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
 
 def _host_range(lab: Lab, *, slow: bool) -> str:
@@ -87,7 +78,7 @@ def up(
     ] = 0,
 ) -> None:
     """Start the lab: one sshd per host, each with its own hostname and machine id."""
-    _log_to_stderr()
+    log_to_stderr()
     try:
         lab = lab_up(root=_root(), hosts=hosts, net=net, port=port, slow=slow)
     except QuipuError as error:
@@ -98,29 +89,13 @@ def up(
 @app.command()
 def down() -> None:
     """Stop every lab process and remove the lab directory (nothing to do if none is up)."""
-    _log_to_stderr()
+    log_to_stderr()
     try:
         root = _root()
         lab_down(root=root)
     except QuipuError as error:
         raise _fail(error) from None
     typer.echo("Lab is down.")
-
-
-@contextlib.contextmanager
-def _stop_on_signals() -> Iterator[threading.Event]:
-    """An event that Ctrl-C or SIGTERM sets while the block runs: a protocol peer run in the
-    foreground ends its wait and is always stopped cleanly."""
-    stopped = threading.Event()
-    previous = {
-        signum: signal.signal(signum, lambda *_: stopped.set())
-        for signum in (signal.SIGINT, signal.SIGTERM)
-    }
-    try:
-        yield stopped
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 def format_satellite(satellite: RunningSatellite) -> str:
@@ -157,34 +132,16 @@ def satellite(
     ] = 0.0,
 ) -> None:
     """Run a fake Red Hat Satellite 6 on 127.0.0.1 in the foreground, until Ctrl-C."""
-    _log_to_stderr()
     if hosts < 0 or not 0 <= port <= 65535 or latency_ms < 0:
-        typer.echo(
-            "Error: --hosts and --latency-ms must be at least 0, --port 0 to 65535.", err=True
-        )
-        raise typer.Exit(1)
-    try:
-        with (
-            _stop_on_signals() as stopped,
-            running_satellite(
-                hosts=hosts,
-                port=port,
-                username=username,
-                password=password,
-                behaviour=Behaviour(latency_s=latency_ms / 1000),
-            ) as running,
-        ):
-            typer.echo(format_satellite(running))
-            while not stopped.wait(1.0):
-                pass
-    except OSError as error:
-        typer.echo(
-            f"Error: cannot listen on 127.0.0.1:{port} ({error.strerror or error}): "
-            "choose another --port.",
-            err=True,
-        )
-        raise typer.Exit(1) from None
-    typer.echo("Satellite is down.")
+        raise refuse("--hosts and --latency-ms must be at least 0, --port 0 to 65535.")
+    satellite = running_satellite(
+        hosts=hosts,
+        port=port,
+        username=username,
+        password=password,
+        behaviour=Behaviour(latency_s=latency_ms / 1000),
+    )
+    serve_until_stopped(satellite, port=port, describe=format_satellite, down="Satellite is down.")
 
 
 def format_vcsim(vcsim: Vcsim) -> str:
@@ -220,7 +177,7 @@ def vcenter(
     tls: Annotated[bool, typer.Option(help="Serve HTTPS (self-signed) rather than HTTP.")] = True,
 ) -> None:
     """Run a simulated vCenter (govmomi's vcsim) on 127.0.0.1 in the foreground, until Ctrl-C."""
-    _log_to_stderr()
+    log_to_stderr()
     sizes = (datacenters, clusters, hosts, standalone_hosts, vms)
     if min(sizes) < 0 or not 0 <= port <= 65535:
         typer.echo("Error: the inventory sizes must be at least 0, --port 0 to 65535.", err=True)
@@ -234,7 +191,7 @@ def vcenter(
     )
     try:
         with (
-            _stop_on_signals() as stopped,
+            stop_on_signals() as stopped,
             running_vcsim(
                 model=model, port=port, username=username, password=password, tls=tls
             ) as running,
@@ -255,3 +212,4 @@ def vcenter(
 
 for _peer in (lab_openshift, lab_ansible, lab_rhacs, lab_vault):
     _peer.register(app)
+_log_to_stderr, _stop_on_signals = log_to_stderr, stop_on_signals

@@ -6,7 +6,14 @@ from typing import Annotated
 
 import typer
 
-from quipu.lab.ansible import CONTROLLER_VERSION, Behaviour, Inventory, RunningController
+from quipu.cli.foreground import refuse, serve_until_stopped
+from quipu.lab.ansible import (
+    CONTROLLER_VERSION,
+    Behaviour,
+    Inventory,
+    RunningController,
+    running_controller,
+)
 
 
 def format_controller(controller: RunningController) -> str:
@@ -43,7 +50,7 @@ def register(app: typer.Typer) -> None:
         hosts_per_job: Annotated[int, typer.Option(help="Hosts each job ran on.")] = 10,
         port: Annotated[
             int, typer.Option(help="HTTPS port on 127.0.0.1 (0: any free one).")
-        ] = 8444,
+        ] = 8445,
         username: Annotated[str, typer.Option(help="User of the controller's API.")] = "admin",
         password: Annotated[
             str | None, typer.Option(help="Its password (default: a new random one, printed).")
@@ -63,44 +70,26 @@ def register(app: typer.Typer) -> None:
         ] = 0.0,
     ) -> None:
         """Run a fake Ansible Automation Platform controller on 127.0.0.1 until Ctrl-C."""
-        from quipu.cli.lab import _log_to_stderr, _stop_on_signals
-        from quipu.lab.ansible import running_controller
-
-        _log_to_stderr()
         counts = (hosts, retired_hosts, jobs, hosts_per_job)
         if min(counts) < 0 or latency_ms < 0 or not 0 <= port <= 65535:
-            typer.echo(
-                "Error: --hosts, --retired-hosts, --jobs, --hosts-per-job and --latency-ms "
-                "must be at least 0, --port 0 to 65535.",
-                err=True,
+            raise refuse(
+                "--hosts, --retired-hosts, --jobs, --hosts-per-job and --latency-ms must be at "
+                "least 0, --port 0 to 65535."
             )
-            raise typer.Exit(1)
         inventory = Inventory(
             hosts=hosts, retired_hosts=retired_hosts, jobs=jobs, hosts_per_job=hosts_per_job
         )
         behaviour = Behaviour(
             host_metrics=host_metrics, gateway=gateway, latency_s=latency_ms / 1000
         )
-        try:
-            with (
-                _stop_on_signals() as stopped,
-                running_controller(
-                    inventory=inventory,
-                    port=port,
-                    username=username,
-                    password=password,
-                    token=token,
-                    behaviour=behaviour,
-                ) as running,
-            ):
-                typer.echo(format_controller(running))
-                while not stopped.wait(1.0):
-                    pass
-        except OSError as error:
-            typer.echo(
-                f"Error: cannot listen on 127.0.0.1:{port} ({error.strerror or error}): "
-                "choose another --port.",
-                err=True,
-            )
-            raise typer.Exit(1) from None
-        typer.echo("AAP controller is down.")
+        controller = running_controller(
+            inventory=inventory,
+            port=port,
+            username=username,
+            password=password,
+            token=token,
+            behaviour=behaviour,
+        )
+        serve_until_stopped(
+            controller, port=port, describe=format_controller, down="AAP controller is down."
+        )

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from quipu.cli.foreground import refuse, serve_until_stopped
 from quipu.lab.openshift import OPENSHIFT_VERSION, Behaviour, RunningOpenShift, running_openshift
 
 
@@ -57,37 +58,18 @@ def register(app: typer.Typer) -> None:
         ] = 0,
     ) -> None:
         """Run a fake OpenShift 4 cluster on 127.0.0.1 in the foreground, until Ctrl-C."""
-        from quipu.cli.lab import _log_to_stderr, _stop_on_signals
-
-        _log_to_stderr()
         if nodes < 0 or not 0 <= port <= 65535 or latency_ms < 0 or page_size < 0:
-            typer.echo(
-                "Error: --nodes, --latency-ms and --page-size must be at least 0, --port 0 to "
-                "65535.",
-                err=True,
+            raise refuse(
+                "--nodes, --latency-ms and --page-size must be at least 0, --port 0 to 65535."
             )
-            raise typer.Exit(1)
-        behaviour = Behaviour(latency_s=latency_ms / 1000, page_size=page_size or None)
-        try:
-            with (
-                _stop_on_signals() as stopped,
-                running_openshift(
-                    nodes=nodes,
-                    port=port,
-                    token=token,
-                    username=username,
-                    password=password,
-                    behaviour=behaviour,
-                ) as running,
-            ):
-                typer.echo(format_openshift(running))
-                while not stopped.wait(1.0):
-                    pass
-        except OSError as error:
-            typer.echo(
-                f"Error: cannot listen on 127.0.0.1:{port} ({error.strerror or error}): "
-                "choose another --port.",
-                err=True,
-            )
-            raise typer.Exit(1) from None
-        typer.echo("OpenShift is down.")
+        cluster = running_openshift(
+            nodes=nodes,
+            port=port,
+            token=token,
+            username=username,
+            password=password,
+            behaviour=Behaviour(latency_s=latency_ms / 1000, page_size=page_size or None),
+        )
+        serve_until_stopped(
+            cluster, port=port, describe=format_openshift, down="OpenShift is down."
+        )

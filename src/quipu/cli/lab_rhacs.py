@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from quipu.cli.foreground import refuse, serve_until_stopped
 from quipu.lab.rhacs import CENTRAL_VERSION, Behaviour, RunningCentral, running_central
 
 
@@ -45,34 +46,14 @@ def register(app: typer.Typer) -> None:
         ] = 0.0,
     ) -> None:
         """Run a fake RHACS Central on 127.0.0.1 in the foreground, until Ctrl-C."""
-        # Imported here: quipu.cli.lab imports this module to register the command.
-        from quipu.cli.lab import _log_to_stderr, _stop_on_signals
-
-        _log_to_stderr()
         if clusters < 0 or not 0 <= port <= 65535 or latency_ms < 0:
-            typer.echo(
-                "Error: --clusters and --latency-ms must be at least 0, --port 0 to 65535.",
-                err=True,
-            )
-            raise typer.Exit(1)
-        try:
-            with (
-                _stop_on_signals() as stopped,
-                running_central(
-                    clusters=clusters,
-                    port=port,
-                    token=token,
-                    behaviour=Behaviour(latency_s=latency_ms / 1000),
-                ) as running,
-            ):
-                typer.echo(format_central(running))
-                while not stopped.wait(1.0):
-                    pass
-        except OSError as error:
-            typer.echo(
-                f"Error: cannot listen on 127.0.0.1:{port} ({error.strerror or error}): "
-                "choose another --port.",
-                err=True,
-            )
-            raise typer.Exit(1) from None
-        typer.echo("RHACS Central is down.")
+            raise refuse("--clusters and --latency-ms must be at least 0, --port 0 to 65535.")
+        central = running_central(
+            clusters=clusters,
+            port=port,
+            token=token,
+            behaviour=Behaviour(latency_s=latency_ms / 1000),
+        )
+        serve_until_stopped(
+            central, port=port, describe=format_central, down="RHACS Central is down."
+        )
