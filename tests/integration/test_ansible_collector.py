@@ -4,9 +4,7 @@ job events, every page once, each way the controller can fail, bounded concurren
 
 from __future__ import annotations
 
-import asyncio
 import gc
-import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -14,7 +12,7 @@ from typing import Any
 import pytest
 
 from quipu.collectors.ansible.collector import MAX_CONCURRENCY, TIMEOUT_ENV, connect, inspect
-from quipu.collectors.base import SUCCESS, Run, SourceUnavailable
+from quipu.collectors.base import SUCCESS
 from quipu.lab.ansible import (
     ACTIVE_NODE,
     CONTROLLER_VERSION,
@@ -24,7 +22,9 @@ from quipu.lab.ansible import (
     running_controller,
 )
 from quipu.lab.satellite import running_satellite
+from tests.collectors import api_job, run_collector, unavailable
 from tests.proxies import tunnelling_proxy
+from tests.servers import free_port
 
 INVENTORY = Inventory(hosts=23, retired_hosts=4, jobs=9, hosts_per_job=5)
 
@@ -54,71 +54,31 @@ def _job(
     verify: bool = False,
     concurrency: int = 25,
 ) -> dict[str, Any]:
-    credential: dict[str, Any] = {"id": 5, "name": "aap", "credType": "ansible"}
-    if basic or password is not None:
-        credential |= {
+    login: dict[str, Any] = (
+        {
             "username": controller.username,
             "password": controller.password if password is None else password,
         }
-    else:
-        credential["authToken"] = controller.token if token is None else token
-    return {
-        "jobId": 7,
-        "scanId": 3,
-        "kind": kind,
-        "sourceType": "ansible",
-        "targets": [
-            {"range": controller.host, "ports": [port or controller.port], "credentialId": 5}
-        ],
-        "maxProbesPerSecond": 0,
-        "credentials": [credential],
-        "options": {
-            "taskId": 11,
-            "sourceName": "aap",
-            "maxConcurrency": concurrency,
-            "sslCertVerify": verify,
-            "sslProtocol": None,
-            "disableSsl": False,
-            "proxyUrl": None,
-        },
-    }
-
-
-def _run(run: Run, job: dict[str, Any], *, stop_in_s: float | None = None) -> list[dict[str, Any]]:
-    """The results ``run`` emits for ``job``; stop is set after ``stop_in_s`` seconds."""
-    results: list[dict[str, Any]] = []
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        if stop_in_s is not None:
-            asyncio.get_running_loop().call_later(stop_in_s, stop.set)
-
-        async def emit(result: dict[str, Any]) -> None:
-            results.append(result)
-
-        await run(job, emit, stop)
-
-    asyncio.run(main())
-    return results
+        if basic or password is not None
+        else {"authToken": controller.token if token is None else token}
+    )
+    return api_job(
+        "ansible",
+        kind,
+        host=controller.host,
+        port=port or controller.port,
+        credential=login,
+        source_name="aap",
+        verify=verify,
+        concurrency=concurrency,
+    )
 
 
 def _inspected(job: dict[str, Any]) -> dict[str, Any]:
     """The controller's one inspection result."""
-    (result,) = _run(inspect, job)
+    (result,) = run_collector(inspect, job)
     assert (result["system"], result["status"]) == ("127.0.0.1", SUCCESS)
     return result
-
-
-def _unavailable(job: dict[str, Any], *, run: Run = connect) -> str:
-    with pytest.raises(SourceUnavailable) as caught:
-        _run(run, job)
-    return str(caught.value)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _where(controller: RunningController) -> str:
@@ -127,7 +87,7 @@ def _where(controller: RunningController) -> str:
 
 def test_connect_reports_the_controller_as_the_one_system(controller: RunningController) -> None:
     for job in (_job(controller, "connect"), _job(controller, "connect", basic=True)):
-        (result,) = _run(connect, job)
+        (result,) = run_collector(connect, job)
         assert result == {
             "system": "127.0.0.1",
             "port": controller.port,
@@ -203,7 +163,7 @@ def test_controller_nodes_are_counted_from_instances_when_ping_does_not_list_the
 
 def test_the_platform_gateway_of_aap_2_5_is_followed_to_the_controller() -> None:
     with running_controller(inventory=INVENTORY, behaviour=Behaviour(gateway=True)) as gateway:
-        (connected,) = _run(connect, _job(gateway, "connect"))
+        (connected,) = run_collector(connect, _job(gateway, "connect"))
         result = _inspected(_job(gateway, "inspect"))
         assert result["facts"] == gateway.expected
         assert "/api/controller/v2/host_metrics/" in gateway.controller.paths
@@ -214,7 +174,7 @@ def test_the_platform_gateway_of_aap_2_5_is_followed_to_the_controller() -> None
 def test_an_expired_token_fails_the_job_saying_so() -> None:
     with running_controller(inventory=INVENTORY, behaviour=Behaviour(expired_token=True)) as aap:
         for run in (connect, inspect):
-            message = _unavailable(_job(aap, run.__name__), run=run)
+            message = unavailable(_job(aap, run.__name__), run=run)
             assert f"{_where(aap)} refused the credential's token (HTTP 401" in message
             assert "expired or was revoked" in message
             assert "auth_token" in message
@@ -225,8 +185,8 @@ def test_an_expired_token_fails_the_job_saying_so() -> None:
 def test_a_wrong_token_or_password_is_refused_with_its_own_message(
     controller: RunningController,
 ) -> None:
-    token = _unavailable(_job(controller, "connect", token="not-the-token"))
-    password = _unavailable(_job(controller, "inspect", password="wrong"), run=inspect)
+    token = unavailable(_job(controller, "connect", token="not-the-token"), run=connect)
+    password = unavailable(_job(controller, "inspect", password="wrong"), run=inspect)
     assert "HTTP 401 to GET /api/v2/me/" in token
     assert "auth_token" in token
     assert f"{_where(controller)} refused the login of user 'admin' (HTTP 401" in password
@@ -236,7 +196,7 @@ def test_a_wrong_token_or_password_is_refused_with_its_own_message(
 def test_a_user_denied_its_own_record_fails_the_job() -> None:
     behaviour = Behaviour(forbidden_path="me/")
     with running_controller(inventory=INVENTORY, behaviour=behaviour) as aap:
-        message = _unavailable(_job(aap, "connect"))
+        message = unavailable(_job(aap, "connect"), run=connect)
     assert f"{_where(aap)} denied the credential's token access to GET /api/v2/me/" in message
     assert "HTTP 403" in message
     assert "System Auditor" in message
@@ -311,7 +271,7 @@ def test_a_slow_listing_leaves_it_unknown_and_a_slow_ping_fails_the_job(
     with running_controller(
         inventory=INVENTORY, behaviour=Behaviour(slow_path="ping/", slow_s=3.0)
     ) as slow:
-        message = _unavailable(_job(slow, "connect"))
+        message = unavailable(_job(slow, "connect"), run=connect)
     assert f"{_where(slow)} did not answer GET /api/v2/ping/ within 0.3 s" in message
 
 
@@ -319,7 +279,7 @@ def test_malformed_json_fails_what_it_feeds(controller: RunningController) -> No
     with running_controller(
         inventory=INVENTORY, behaviour=Behaviour(malformed_path="ping/")
     ) as broken:
-        message = _unavailable(_job(broken, "connect"))
+        message = unavailable(_job(broken, "connect"), run=connect)
     assert f"{_where(broken)} sent malformed JSON for GET /api/v2/ping/" in message
     behaviour = Behaviour(host_metrics=False, malformed_path="jobs/")
     with running_controller(inventory=INVENTORY, behaviour=behaviour) as broken:
@@ -333,7 +293,7 @@ def test_malformed_json_fails_what_it_feeds(controller: RunningController) -> No
 def test_an_untrusted_certificate_is_refused_when_verification_is_on(
     controller: RunningController,
 ) -> None:
-    message = _unavailable(_job(controller, "connect", verify=True))
+    message = unavailable(_job(controller, "connect", verify=True), run=connect)
     assert f"{_where(controller)} presented a TLS certificate" in message
     assert "ssl_cert_verify" in message
 
@@ -342,19 +302,19 @@ def test_a_certificate_trusted_through_ssl_cert_file_is_accepted(
     controller: RunningController, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SSL_CERT_FILE", str(controller.cert_path))
-    assert len(_run(connect, _job(controller, "connect", verify=True))) == 1
+    assert len(run_collector(connect, _job(controller, "connect", verify=True))) == 1
 
 
 def test_nothing_listening_and_no_controller_are_said_apart(
     controller: RunningController,
 ) -> None:
-    port = _free_port()
-    refused = _unavailable(_job(controller, "connect", port=port))
+    port = free_port()
+    refused = unavailable(_job(controller, "connect", port=port), run=connect)
     assert f"AAP controller 127.0.0.1:{port} refused the connection" in refused
     with running_satellite(hosts=1) as satellite:
         job = _job(controller, "connect", port=satellite.port)
         job["credentials"][0] = {"id": 5, "username": "admin", "password": satellite.password}
-        not_one = _unavailable(job)
+        not_one = unavailable(job, run=connect)
     assert "does not serve GET /api/ (HTTP 404)" in not_one
     assert "check that the source's host and port are the automation controller's" in not_one
 
@@ -383,7 +343,7 @@ def test_stop_returns_early_without_a_result() -> None:
     behaviour = Behaviour(host_metrics=False, latency_s=0.05)
     with running_controller(inventory=inventory, behaviour=behaviour) as aap:
         started = time.monotonic()
-        results = _run(inspect, _job(aap, "inspect", concurrency=2), stop_in_s=0.5)
+        results = run_collector(inspect, _job(aap, "inspect", concurrency=2), stop_in_s=0.5)
         assert time.monotonic() - started < 2
     assert results == []
 
@@ -392,7 +352,7 @@ def test_stop_does_not_wait_for_a_slow_answer() -> None:
     behaviour = Behaviour(slow_path="me/", slow_s=20.0)
     with running_controller(inventory=INVENTORY, behaviour=behaviour) as aap:
         started = time.monotonic()
-        assert _run(connect, _job(aap, "connect"), stop_in_s=0.3) == []
+        assert run_collector(connect, _job(aap, "connect"), stop_in_s=0.3) == []
         assert time.monotonic() - started < 3
 
 
@@ -409,4 +369,4 @@ def test_plain_http_when_ssl_is_disabled() -> None:
         job = _job(plain, "inspect")
         job["options"]["disableSsl"] = True
         assert _inspected(job)["facts"] == plain.expected
-        assert "TLS handshake" in _unavailable(_job(plain, "connect"))
+        assert "TLS handshake" in unavailable(_job(plain, "connect"), run=connect)

@@ -3,12 +3,10 @@ its secured units and clusters as the estate is, each way Central can fail, and 
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import gc
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from quipu.collectors.base import SUCCESS, Run, SourceUnavailable
+from quipu.collectors.base import SUCCESS
 from quipu.collectors.rhacs.collector import TIMEOUT_ENV, connect, inspect
 from quipu.lab.rhacs import (
     AUTH_STATUS,
@@ -28,7 +26,9 @@ from quipu.lab.rhacs import (
     RunningCentral,
     running_central,
 )
+from tests.collectors import api_job, run_collector, unavailable
 from tests.proxies import tunnelling_proxy
+from tests.servers import free_port
 
 CLUSTER_COUNT = 5
 
@@ -54,61 +54,15 @@ def _job(
     token: str | None = None,
     verify: bool = False,
 ) -> dict[str, Any]:
-    return {
-        "jobId": 7,
-        "scanId": 3,
-        "kind": kind,
-        "sourceType": "rhacs",
-        "targets": [{"range": central.host, "ports": [port or central.port], "credentialId": 5}],
-        "maxProbesPerSecond": 0,
-        "credentials": [
-            {
-                "id": 5,
-                "name": "acs",
-                "credType": "rhacs",
-                "authToken": central.token if token is None else token,
-            }
-        ],
-        "options": {
-            "taskId": 11,
-            "sourceName": "acs",
-            "maxConcurrency": 25,
-            "sslCertVerify": verify,
-            "sslProtocol": None,
-            "disableSsl": False,
-            "proxyUrl": None,
-        },
-    }
-
-
-def _run(run: Run, job: dict[str, Any], *, stop_in_s: float | None = None) -> list[dict[str, Any]]:
-    """The results ``run`` emits for ``job``; stop is set after ``stop_in_s`` seconds."""
-    results: list[dict[str, Any]] = []
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        if stop_in_s is not None:
-            asyncio.get_running_loop().call_later(stop_in_s, stop.set)
-
-        async def emit(result: dict[str, Any]) -> None:
-            results.append(result)
-
-        await run(job, emit, stop)
-
-    asyncio.run(main())
-    return results
-
-
-def _unavailable(job: dict[str, Any], *, run: Run = connect) -> str:
-    with pytest.raises(SourceUnavailable) as caught:
-        _run(run, job)
-    return str(caught.value)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return api_job(
+        "rhacs",
+        kind,
+        host=central.host,
+        port=port or central.port,
+        credential={"authToken": central.token if token is None else token},
+        source_name="acs",
+        verify=verify,
+    )
 
 
 def _one(results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -118,7 +72,7 @@ def _one(results: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def test_connect_reports_the_central_as_its_one_system(central: RunningCentral) -> None:
-    result = _one(_run(connect, _job(central, "connect")))
+    result = _one(run_collector(connect, _job(central, "connect")))
     assert (result["status"], result["port"], result["credentialId"]) == (
         SUCCESS,
         central.port,
@@ -130,7 +84,7 @@ def test_connect_reports_the_central_as_its_one_system(central: RunningCentral) 
 def test_inspect_reports_the_secured_units_and_clusters_as_the_estate_is(
     central: RunningCentral,
 ) -> None:
-    result = _one(_run(inspect, _job(central, "inspect")))
+    result = _one(run_collector(inspect, _job(central, "inspect")))
     assert (result["status"], result["message"]) == (SUCCESS, "")
     assert result["facts"] == central.expected
     facts = result["facts"]
@@ -139,12 +93,12 @@ def test_inspect_reports_the_secured_units_and_clusters_as_the_estate_is(
         facts["secured_units_current"]["numNodes"]
     )
     # The key inspection uses is the one connection reported.
-    assert result["system"] == _one(_run(connect, _job(central, "connect")))["system"]
+    assert result["system"] == _one(run_collector(connect, _job(central, "connect")))["system"]
 
 
 def test_the_peak_is_asked_for_all_history_up_to_the_scan(central: RunningCentral) -> None:
     before = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
-    _run(inspect, _job(central, "inspect"))
+    run_collector(inspect, _job(central, "inspect"))
     asked = central.central.queries[USAGE_MAX]
     assert asked["from"] == "1970-01-01T00:00:00Z"
     to = datetime.datetime.fromisoformat(asked["to"].replace("Z", "+00:00"))
@@ -153,15 +107,15 @@ def test_the_peak_is_asked_for_all_history_up_to_the_scan(central: RunningCentra
 
 def test_a_central_securing_no_cluster_reports_zero_units() -> None:
     with running_central(clusters=0) as empty:
-        facts = _one(_run(inspect, _job(empty, "inspect")))["facts"]
+        facts = _one(run_collector(inspect, _job(empty, "inspect")))["facts"]
     assert facts["secured_units_current"] == {"numNodes": "0", "numCpuUnits": "0"}
     assert facts["clusters"] == []
 
 
 def test_an_expired_token_fails_with_its_own_message() -> None:
     with running_central(behaviour=Behaviour(expired_token=True)) as expired:
-        message = _unavailable(_job(expired, "connect"))
-        inspected = _unavailable(_job(expired, "inspect"), run=inspect)
+        message = unavailable(_job(expired, "connect"), run=connect)
+        inspected = unavailable(_job(expired, "inspect"), run=inspect)
     assert f"RHACS Central {expired.host}:{expired.port} refused the credential's API token" in (
         message
     )
@@ -172,15 +126,15 @@ def test_an_expired_token_fails_with_its_own_message() -> None:
 
 
 def test_a_wrong_token_is_refused_like_an_expired_one(central: RunningCentral) -> None:
-    message = _unavailable(_job(central, "connect", token="not-the-token"))
+    message = unavailable(_job(central, "connect", token="not-the-token"), run=connect)
     assert "HTTP 401" in message
     assert "not-the-token" not in message
 
 
 def test_a_token_without_administration_read_fails_saying_which_permission() -> None:
     with running_central(behaviour=Behaviour(usage_forbidden=True)) as forbidden:
-        connected = _unavailable(_job(forbidden, "connect"))
-        inspected = _unavailable(_job(forbidden, "inspect"), run=inspect)
+        connected = unavailable(_job(forbidden, "connect"), run=connect)
+        inspected = unavailable(_job(forbidden, "inspect"), run=inspect)
     assert "no read access to Administration" in connected
     assert "Analyst" in connected
     assert inspected == connected
@@ -190,8 +144,8 @@ def test_a_403_on_the_usage_fails_the_inspection_naming_the_call() -> None:
     """A Central whose token check lists no permissions refuses at the usage call itself."""
     behaviour = Behaviour(usage_forbidden=True, lists_permissions=False)
     with running_central(behaviour=behaviour) as forbidden:
-        assert len(_run(connect, _job(forbidden, "connect"))) == 1
-        message = _unavailable(_job(forbidden, "inspect"), run=inspect)
+        assert len(run_collector(connect, _job(forbidden, "connect"))) == 1
+        message = unavailable(_job(forbidden, "inspect"), run=inspect)
     assert "denied the credential's API token access to GET" in message
     assert "(HTTP 403)" in message
     assert "read access to Administration" in message
@@ -200,8 +154,8 @@ def test_a_403_on_the_usage_fails_the_inspection_naming_the_call() -> None:
 @pytest.mark.parametrize("path", [USAGE_CURRENT, USAGE_MAX])
 def test_a_server_error_on_the_usage_fails_the_job(path: str) -> None:
     with running_central(behaviour=Behaviour(failing_path=path)) as failing:
-        message = _unavailable(_job(failing, "inspect"), run=inspect)
-        assert len(_run(connect, _job(failing, "connect"))) == 1
+        message = unavailable(_job(failing, "inspect"), run=inspect)
+        assert len(run_collector(connect, _job(failing, "connect"))) == 1
     assert f"answered HTTP 500 to GET {path}" in message
     assert "could not query the database" in message
     assert "Central's log" in message
@@ -209,7 +163,7 @@ def test_a_server_error_on_the_usage_fails_the_job(path: str) -> None:
 
 def test_a_server_error_on_the_clusters_leaves_them_unknown() -> None:
     with running_central(behaviour=Behaviour(failing_path=CLUSTERS)) as failing:
-        result = _one(_run(inspect, _job(failing, "inspect")))
+        result = _one(run_collector(inspect, _job(failing, "inspect")))
         expected = failing.expected
     assert result["status"] == SUCCESS
     assert result["message"].startswith("The secured clusters are unknown: ")
@@ -220,14 +174,14 @@ def test_a_server_error_on_the_clusters_leaves_them_unknown() -> None:
 
 def test_malformed_json_on_the_usage_fails_the_job() -> None:
     with running_central(behaviour=Behaviour(malformed_path=USAGE_MAX)) as broken:
-        message = _unavailable(_job(broken, "inspect"), run=inspect)
+        message = unavailable(_job(broken, "inspect"), run=inspect)
     assert f"sent malformed JSON for GET {USAGE_MAX}" in message
     assert "proxy" in message
 
 
 def test_malformed_json_on_the_clusters_leaves_them_unknown() -> None:
     with running_central(behaviour=Behaviour(malformed_path=CLUSTERS)) as broken:
-        result = _one(_run(inspect, _job(broken, "inspect")))
+        result = _one(run_collector(inspect, _job(broken, "inspect")))
     assert result["status"] == SUCCESS
     assert f"malformed JSON for GET {CLUSTERS}" in result["message"]
     assert set(result["facts"]) == {"central", "secured_units_current", "secured_units_max"}
@@ -235,19 +189,19 @@ def test_malformed_json_on_the_clusters_leaves_them_unknown() -> None:
 
 def test_malformed_metadata_is_not_a_central() -> None:
     with running_central(behaviour=Behaviour(malformed_path="/v1/metadata")) as broken:
-        message = _unavailable(_job(broken, "connect"))
+        message = unavailable(_job(broken, "connect"), run=connect)
     assert "does not answer GET /v1/metadata as RHACS Central does" in message
     assert "host and port" in message
 
 
-def test_a_central_slower_than_the_timeout_is_unavailable(
+def test_a_central_slower_than_the_timeout_isunavailable(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv(TIMEOUT_ENV, "0.3")
     behaviour = Behaviour(slow_path=USAGE_CURRENT, slow_s=3.0)
     with running_central(behaviour=behaviour) as slow:
         started = time.monotonic()
-        message = _unavailable(_job(slow, "inspect"), run=inspect)
+        message = unavailable(_job(slow, "inspect"), run=inspect)
         assert time.monotonic() - started < 2.5
     assert f"RHACS Central {slow.host}:{slow.port} did not answer within 0.3 s" in message
     assert TIMEOUT_ENV in message
@@ -256,7 +210,7 @@ def test_a_central_slower_than_the_timeout_is_unavailable(
 def test_slow_clusters_are_unknown_and_the_units_stand(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(TIMEOUT_ENV, "0.3")
     with running_central(behaviour=Behaviour(slow_path=CLUSTERS, slow_s=3.0)) as slow:
-        result = _one(_run(inspect, _job(slow, "inspect")))
+        result = _one(run_collector(inspect, _job(slow, "inspect")))
         expected = slow.expected
     assert result["status"] == SUCCESS
     assert "did not answer within 0.3 s" in result["message"]
@@ -265,7 +219,7 @@ def test_slow_clusters_are_unknown_and_the_units_stand(monkeypatch: pytest.Monke
 
 def test_latency_within_the_timeout_is_only_slower() -> None:
     with running_central(clusters=2, behaviour=Behaviour(latency_s=0.1)) as busy:
-        result = _one(_run(inspect, _job(busy, "inspect")))
+        result = _one(run_collector(inspect, _job(busy, "inspect")))
         assert result["facts"] == busy.expected
         # The usage and the clusters are asked at once.
         assert busy.central.max_in_flight >= 2
@@ -274,7 +228,7 @@ def test_latency_within_the_timeout_is_only_slower() -> None:
 def test_an_untrusted_certificate_is_refused_when_verification_is_on(
     central: RunningCentral,
 ) -> None:
-    message = _unavailable(_job(central, "connect", verify=True))
+    message = unavailable(_job(central, "connect", verify=True), run=connect)
     assert f"RHACS Central {central.host}:{central.port} presented a TLS certificate" in message
     assert "self-signed certificate" in message
     assert "ssl_cert_verify" in message
@@ -284,21 +238,21 @@ def test_a_certificate_trusted_through_ssl_cert_file_is_accepted(
     central: RunningCentral, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SSL_CERT_FILE", str(central.cert_path))
-    assert _one(_run(inspect, _job(central, "inspect", verify=True)))["status"] == SUCCESS
+    assert _one(run_collector(inspect, _job(central, "inspect", verify=True)))["status"] == SUCCESS
 
 
 def test_nothing_listening_is_a_refused_connection(central: RunningCentral) -> None:
-    port = _free_port()
-    message = _unavailable(_job(central, "connect", port=port))
+    port = free_port()
+    message = unavailable(_job(central, "connect", port=port), run=connect)
     assert f"RHACS Central 127.0.0.1:{port} refused the connection" in message
     assert "central deployment" in message
 
 
 def test_every_failure_has_its_own_message(central: RunningCentral) -> None:
     messages = {
-        _unavailable(_job(central, "connect", token="wrong")),
-        _unavailable(_job(central, "connect", verify=True)),
-        _unavailable(_job(central, "connect", port=_free_port())),
+        unavailable(_job(central, "connect", token="wrong"), run=connect),
+        unavailable(_job(central, "connect", verify=True), run=connect),
+        unavailable(_job(central, "connect", port=free_port()), run=connect),
     }
     assert len(messages) == 3
 
@@ -306,7 +260,7 @@ def test_every_failure_has_its_own_message(central: RunningCentral) -> None:
 def test_stop_does_not_wait_for_a_slow_answer() -> None:
     with running_central(behaviour=Behaviour(slow_path=USAGE_MAX, slow_s=20.0)) as slow:
         started = time.monotonic()
-        results = _run(inspect, _job(slow, "inspect"), stop_in_s=0.5)
+        results = run_collector(inspect, _job(slow, "inspect"), stop_in_s=0.5)
         assert time.monotonic() - started < 3
     assert results == []
 
@@ -315,7 +269,7 @@ def test_connect_through_a_proxy(central: RunningCentral) -> None:
     with tunnelling_proxy() as (proxy_url, targets):
         job = _job(central, "inspect")
         job["options"]["proxyUrl"] = proxy_url
-        result = _one(_run(inspect, job))
+        result = _one(run_collector(inspect, job))
     assert result["facts"] == central.expected
     assert set(targets) == {f"{central.host}:{central.port}"}
 
@@ -324,8 +278,8 @@ def test_plain_http_when_ssl_is_disabled() -> None:
     with running_central(clusters=1, tls=False) as plain:
         job = _job(plain, "inspect")
         job["options"]["disableSsl"] = True
-        assert _one(_run(inspect, job))["facts"] == plain.expected
-        assert "TLS handshake" in _unavailable(_job(plain, "connect"))
+        assert _one(run_collector(inspect, job))["facts"] == plain.expected
+        assert "TLS handshake" in unavailable(_job(plain, "connect"), run=connect)
 
 
 def test_the_lab_command_serves_a_central_its_printed_token_opens() -> None:
@@ -349,7 +303,7 @@ def test_the_lab_command_serves_a_central_its_printed_token_opens() -> None:
             "credentials": [{"id": 1, "authToken": token.group(1)}],
             "options": {"sslCertVerify": False},
         }
-        assert len(_run(inspect, job)) == 1
+        assert len(run_collector(inspect, job)) == 1
         process.send_signal(signal.SIGINT)
         rest, _ = process.communicate(timeout=10)
     finally:
