@@ -236,7 +236,8 @@ def test_cred_commands_print_the_established_output(
     )
     usage = {
         ("cred", "add", "--name", "x", "--type", "vcenter", "--username", "u"):
-            "Error: one of the arguments --password --sshkeyfile --token is required\n",
+            "Error: one of the arguments --password --sshkeyfile --token --vault-secret-path "
+            "is required\n",
         ("cred", "add", "--name", "x", "--type", "network", "--username", "u", "--password",
          "--sshkeyfile", str(key_file)):
             "Error: argument --sshkeyfile: not allowed with argument --password\n",

@@ -22,6 +22,7 @@ from quipu.api import (
     sources,
     status,
     users,
+    vault,
 )
 from quipu.api import scanners as scanners_api
 from quipu.dispatch.loop import DispatchLoop
@@ -124,6 +125,7 @@ def create_app(
         reports,
         scanners_api,
         scanner_api,
+        vault,
     ):
         app.include_router(module.router)
     app.include_router(reports.router_v2)

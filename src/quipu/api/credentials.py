@@ -34,6 +34,22 @@ Secret = Annotated[
 ]
 NameQuery = Annotated[str | None, Query(description="Exact name.")]
 SearchQuery = Annotated[str | None, Query(description="Names containing this text, ignoring case.")]
+VaultPath = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=512,
+        description="The login secret is read from HashiCorp Vault (KV version 2) at this "
+        "path when a scan uses the credential: the auth_token of a token login (no username), "
+        "else the password.",
+    ),
+]
+VaultMount = Annotated[
+    str, Field(min_length=1, max_length=255, description="KV version 2 engine; default secret.")
+]
+VaultKey = Annotated[
+    str, Field(min_length=1, max_length=255, description="Key of the value in that secret.")
+]
 
 
 class CredentialCreate(BaseModel):
@@ -51,6 +67,9 @@ class CredentialCreate(BaseModel):
         None, description="Network only; default root."
     )
     become_password: Secret | None = None
+    vault_secret_path: VaultPath | None = None
+    vault_mount_point: VaultMount | None = None
+    vault_secret_key: VaultKey | None = None
 
 
 class CredentialUpdate(BaseModel):
@@ -68,6 +87,9 @@ class CredentialUpdate(BaseModel):
     become_method: BecomeMethod | None = None
     become_user: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     become_password: Secret | None = None
+    vault_secret_path: VaultPath | None = None
+    vault_mount_point: VaultMount | None = None
+    vault_secret_key: VaultKey | None = None
 
 
 class RefPublic(BaseModel):
@@ -95,12 +117,11 @@ class CredentialPublic(BaseModel):
     sources: list[RefPublic]
     created_at: datetime
     updated_at: datetime
-    # The established server's fields for key files on its own disk and HashiCorp Vault
-    # secrets; Quipu has neither, so they are always null.
+    vault_mount_point: str | None
+    vault_secret_key: str | None
+    vault_secret_path: str | None
+    # The established server's field for key files on its own disk; Quipu has none.
     ssh_keyfile: None = None
-    vault_mount_point: None = None
-    vault_secret_key: None = None
-    vault_secret_path: None = None
 
 
 class BulkDelete(BaseModel):

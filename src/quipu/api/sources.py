@@ -20,6 +20,7 @@ from quipu.api.credentials import (
 )
 from quipu.api.deps import CurrentUser, Now, StoreDep
 from quipu.api.pagination import Page, Paging, page_of
+from quipu.domain.source_types import SOURCE_TYPES
 from quipu.services import sources
 from quipu.services.credentials import BulkDeleted
 
@@ -28,6 +29,9 @@ router = APIRouter(prefix="/api/v2/sources", tags=["sources"])
 SslProtocol = Literal["SSLv23", "TLSv1", "TLSv1_1", "TLSv1_2", "TLSv1_3"]
 SchedulingMode = Literal["immediate", "mediated"]
 Port = Annotated[int, Field(ge=1, le=65535)]
+DEFAULT_PORTS = ", ".join(f"{t.value} {r.default_port}" for t, r in SOURCE_TYPES.items())
+API_TYPES = "/".join(t.value for t, r in SOURCE_TYPES.items() if r.tls_options)
+"""The source types reached over an HTTPS API, to which the TLS options apply."""
 ProxyUrl = Annotated[str, Field(min_length=1, max_length=512)]
 Rate = Annotated[float, Field(ge=0, description="Probes per second for this source; 0 = no limit.")]
 UseParamiko = Annotated[
@@ -49,12 +53,12 @@ class SourceCreate(BaseModel):
     source_type: CredType
     hosts: list[str] = Field(min_length=1)
     exclude_hosts: list[str] | None = Field(None, description="Network only.")
-    port: Port | None = Field(None, description="Default: 22 for network, 443 otherwise.")
+    port: Port | None = Field(None, description=f"Default: {DEFAULT_PORTS}.")
     credentials: list[int] = Field(min_length=1, description="Credential ids, in trying order.")
-    ssl_cert_verify: bool | None = Field(None, description="vcenter/satellite; default true.")
-    ssl_protocol: SslProtocol | None = Field(None, description="vcenter/satellite only.")
-    disable_ssl: bool | None = Field(None, description="vcenter/satellite; default false.")
-    proxy_url: ProxyUrl | None = Field(None, description="vcenter/satellite: an HTTP(S) proxy.")
+    ssl_cert_verify: bool | None = Field(None, description=f"{API_TYPES}; default true.")
+    ssl_protocol: SslProtocol | None = Field(None, description=f"{API_TYPES} only.")
+    disable_ssl: bool | None = Field(None, description=f"{API_TYPES}; default false.")
+    proxy_url: ProxyUrl | None = Field(None, description=f"{API_TYPES}: an HTTP(S) proxy.")
     use_paramiko: UseParamiko | None = None
     scheduling_mode: SchedulingMode | None = Field(None, description="Default: immediate.")
     max_probes_per_second: Rate | None = None

@@ -212,4 +212,3 @@ def vcenter(
 
 for _peer in (lab_openshift, lab_ansible, lab_rhacs, lab_vault):
     _peer.register(app)
-_log_to_stderr, _stop_on_signals = log_to_stderr, stop_on_signals

@@ -15,6 +15,7 @@ from quipu.cli import (
     qpc_scanner,
     qpc_server,
     qpc_source,
+    qpc_vault,
 )
 from quipu.cli.qpc_common import ClientError, expand_multi_values, setup_logging
 
@@ -30,6 +31,7 @@ app.add_typer(qpc_source.app, name="source")
 app.add_typer(qpc_scan.app, name="scan")
 app.add_typer(qpc_report.app, name="report")
 app.add_typer(qpc_scanner.app, name="scanner")
+app.add_typer(qpc_vault.app, name="vault")
 
 
 @app.callback()

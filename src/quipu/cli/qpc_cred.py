@@ -1,4 +1,4 @@
-"""``qpc cred``: credentials for logging into systems, vCenter and Satellite."""
+"""``qpc cred``: credentials for logging into systems and the servers of API sources."""
 
 from __future__ import annotations
 
@@ -84,11 +84,36 @@ BecomePasswordFlag = Annotated[
     bool, typer.Option("--become-password", help="Ask for the privilege escalation password.")
 ]
 TokenFlag = Annotated[
-    bool, typer.Option("--token", help="Ask for an auth token (sources that take one).")
+    bool,
+    typer.Option("--token", help="Ask for an auth token (openshift, ansible and rhacs)."),
 ]
+VaultPath = Annotated[
+    str | None,
+    typer.Option(
+        "--vault-secret-path",
+        help="Read the secret from HashiCorp Vault at this path (KV version 2) when scanning: "
+        "the token of a token login (no --username), else the password.",
+    ),
+]
+VaultKey = Annotated[
+    str | None,
+    typer.Option("--vault-secret-key", help="Key of the value in that Vault secret."),
+]
+VaultMount = Annotated[
+    str | None,
+    typer.Option("--vault-mount-point", help="Vault's KV version 2 engine (default secret)."),
+]
+CRED_TYPE_HELP = "Credential type: " + ", ".join(t.value for t in SourceType) + "."
 
 
-def check_one_login(*, password: bool, sshkeyfile: str | None, token: bool, required: bool) -> None:
+def check_one_login(
+    *,
+    password: bool,
+    sshkeyfile: str | None,
+    token: bool,
+    required: bool,
+    vault_secret_path: str | None = None,
+) -> None:
     """At most one way of logging in (exactly one with ``required``), in argparse's words."""
     given = [
         option
@@ -96,6 +121,7 @@ def check_one_login(*, password: bool, sshkeyfile: str | None, token: bool, requ
             ("--password", password),
             ("--sshkeyfile", sshkeyfile is not None),
             ("--token", token),
+            ("--vault-secret-path", vault_secret_path is not None),
         )
         if is_given
     ]
@@ -104,7 +130,27 @@ def check_one_login(*, password: bool, sshkeyfile: str | None, token: bool, requ
     if len(given) > 1:
         usage_error(f"argument {given[1]}: not allowed with argument {given[0]}")
     if required and not given:
-        usage_error("one of the arguments --password --sshkeyfile --token is required")
+        usage_error(
+            "one of the arguments --password --sshkeyfile --token --vault-secret-path is required"
+        )
+
+
+def vault_fields(
+    *, path: str | None, key: str | None, mount_point: str | None, adding: bool
+) -> dict[str, str]:
+    """The Vault options given, checked as the established client checks them."""
+    if path is None and adding:
+        for option, value in (("--vault-secret-key", key), ("--vault-mount-point", mount_point)):
+            if value is not None:
+                fail(f"{option} is allowed only with --vault-secret-path.")
+    if path is not None and key is None and adding:
+        fail("--vault-secret-key is required with --vault-secret-path.")
+    given = {
+        "vault_secret_path": path,
+        "vault_secret_key": key,
+        "vault_mount_point": mount_point,
+    }
+    return {field: value for field, value in given.items() if value is not None}
 
 
 def _position_in_argv(option: str) -> int:
@@ -147,8 +193,8 @@ def _secrets(
 @app.command()
 def add(
     name: Name,
-    cred_type: Annotated[SourceType, typer.Option("--type", help="Credential type.")],
-    username: Annotated[str, typer.Option("--username", help="User to log in as.")],
+    cred_type: Annotated[SourceType, typer.Option("--type", help=CRED_TYPE_HELP)],
+    username: Username = None,
     password: PasswordFlag = False,
     sshkeyfile: KeyFile = None,
     sshpassphrase: PassphraseFlag = False,
@@ -156,13 +202,27 @@ def add(
     become_user: BecomeUser = None,
     become_password: BecomePasswordFlag = False,
     token: TokenFlag = False,
+    vault_secret_path: VaultPath = None,
+    vault_secret_key: VaultKey = None,
+    vault_mount_point: VaultMount = None,
 ) -> None:
     """Add a credential."""
-    check_one_login(password=password, sshkeyfile=sshkeyfile, token=token, required=True)
+    check_one_login(
+        password=password,
+        sshkeyfile=sshkeyfile,
+        token=token,
+        required=True,
+        vault_secret_path=vault_secret_path,
+    )
     if sshpassphrase and sshkeyfile is None:
         usage_error("--sshpassphrase needs --sshkeyfile.")
+    vault = vault_fields(
+        path=vault_secret_path, key=vault_secret_key, mount_point=vault_mount_point, adding=True
+    )
     with connect() as api:
-        body: dict[str, Any] = {"name": name, "cred_type": cred_type.value, "username": username}
+        body: dict[str, Any] = {"name": name, "cred_type": cred_type.value, **vault}
+        if username is not None:
+            body["username"] = username
         if become_method is not None:
             body["become_method"] = become_method.value
         if become_user is not None:
@@ -189,10 +249,21 @@ def edit(
     become_user: BecomeUser = None,
     become_password: BecomePasswordFlag = False,
     token: TokenFlag = False,
+    vault_secret_path: VaultPath = None,
+    vault_secret_key: VaultKey = None,
+    vault_mount_point: VaultMount = None,
 ) -> None:
     """Change a credential: only the options given change."""
-    check_one_login(password=password, sshkeyfile=sshkeyfile, token=token, required=False)
-    changes: dict[str, Any] = {}
+    check_one_login(
+        password=password,
+        sshkeyfile=sshkeyfile,
+        token=token,
+        required=False,
+        vault_secret_path=vault_secret_path,
+    )
+    changes: dict[str, Any] = vault_fields(
+        path=vault_secret_path, key=vault_secret_key, mount_point=vault_mount_point, adding=False
+    )
     if username is not None:
         changes["username"] = username
     if become_method is not None:

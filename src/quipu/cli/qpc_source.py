@@ -1,4 +1,5 @@
-"""``qpc source``: the networks, vCenter and Satellite servers a scan looks at."""
+"""``qpc source``: the networks and the servers of API sources (vCenter, Satellite, OpenShift,
+AAP, RHACS) a scan looks at."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from quipu.cli.qpc_common import (
 )
 from quipu.cli.qpc_cred import PATH as CREDENTIALS_PATH
 from quipu.cli.qpc_http import Api, clear_objects, connect
+from quipu.domain.source_types import SOURCE_TYPES
 from quipu.domain.states import SourceType
 
 app = typer.Typer(help="Manage sources.", no_args_is_help=True)
@@ -85,8 +87,11 @@ def _port(value: int | None) -> int | None:
     return value
 
 
+DEFAULT_PORTS = ", ".join(f"{t.value} {r.default_port}" for t, r in SOURCE_TYPES.items())
+API_TYPES = ", ".join(t.value for t, r in SOURCE_TYPES.items() if r.tls_options)
 Port = Annotated[
-    int | None, typer.Option("--port", help="Port (default 22 or 443).", callback=_port)
+    int | None,
+    typer.Option("--port", help=f"Port (default: {DEFAULT_PORTS}).", callback=_port),
 ]
 SslCertVerify = Annotated[
     str | None,
@@ -108,9 +113,7 @@ UseParamiko = Annotated[
 ]
 ProxyUrl = Annotated[
     str | None,
-    typer.Option(
-        "--proxy-url", help="HTTP(S) proxy to reach the server through (vcenter, satellite)."
-    ),
+    typer.Option("--proxy-url", help=f"HTTP(S) proxy to reach the server through ({API_TYPES})."),
 ]
 Scheduling = Annotated[
     SchedulingMode | None,

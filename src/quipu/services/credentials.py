@@ -15,6 +15,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from quipu.domain.errors import InUse, InvalidInput, NotFound
 from quipu.domain.source_types import Auth, rules_of, source_type_of
+from quipu.services import vault
 from quipu.store import Store
 from quipu.store.secrets import SecretBox
 from quipu.store.tables import Credential, Scan, Source, SourceCredential
@@ -26,7 +27,10 @@ T = TypeVar("T")
 BECOME_METHODS = ("sudo", "su", "pbrun", "pfexec", "doas", "dzdo", "ksu", "runas")
 DEFAULT_BECOME_METHOD = "sudo"
 DEFAULT_BECOME_USER = "root"
+VAULT_STAND_IN = "(held in vault)"
+"""Stands in for a Vault-held secret while a type's rules are checked; never stored."""
 SECRET_FIELDS = ("password", "ssh_key", "ssh_passphrase", "auth_token", "become_password")
+VAULT_FIELDS = ("vault_secret_path", "vault_mount_point", "vault_secret_key")
 NETWORK_ONLY_FIELDS = (
     "ssh_key",
     "ssh_passphrase",
@@ -58,6 +62,10 @@ class CredentialFields:
     become_method: str | None = None
     become_user: str | None = None
     become_password: str | None = None
+    vault_secret_path: str | None = None
+    """The credential's secret is held in HashiCorp Vault at this path, not by Quipu."""
+    vault_mount_point: str | None = None
+    vault_secret_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,6 +84,9 @@ class CredentialView:
     has_auth_token: bool
     has_become_password: bool
     auth_type: str
+    vault_secret_path: str | None
+    vault_mount_point: str | None
+    vault_secret_key: str | None
     sources: list[Ref]
     created_at: datetime
     updated_at: datetime
@@ -110,6 +121,7 @@ def add_credential(
     fields = checked(fields)
     with store.transaction() as s:
         _check_name_free(s, name=fields.name)
+        _check_vault_configured(s, fields=fields)
         row = Credential(created_at=now, updated_at=now)
         _write(row, fields=fields, box=box)
         s.add(row)
@@ -131,7 +143,8 @@ def edit_credential(
 
     On a network credential, a new password replaces the SSH key (and its passphrase) and a
     new SSH key replaces the password, so switching the way of logging in is one edit; the
-    same holds for a password and an auth token on the other types.
+    same holds for a password and an auth token on the other types; a Vault secret path
+    replaces the secret held by Quipu, and a new secret replaces the Vault secret path.
     """
     unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(CredentialFields)})
     if unknown:
@@ -148,6 +161,8 @@ def edit_credential(
         fields = checked(dataclasses.replace(current, **_switched(current, changes=changes)))
         if fields.name != row.name:
             _check_name_free(s, name=fields.name)
+        if fields.vault_secret_path != row.vault_secret_path:
+            _check_vault_configured(s, fields=fields)
         _write(row, fields=fields, box=box)
         row.updated_at = now
         s.flush()
@@ -225,12 +240,79 @@ def checked(fields: CredentialFields) -> CredentialFields:
     """``fields`` with the defaults of its type, or InvalidInput naming what is wrong."""
     auth = rules_of(source_type_of(fields.cred_type, field="cred_type")).auth
     check_name(fields.name)
-    for secret in SECRET_FIELDS:
+    for secret in (*SECRET_FIELDS, *VAULT_FIELDS):
         if getattr(fields, secret) == "":
             raise InvalidInput(f"{secret} cannot be empty.", field=secret)
+    if fields.vault_secret_path is not None:
+        return _checked_vault(fields, auth=auth)
+    for name in ("vault_secret_key", "vault_mount_point"):
+        if getattr(fields, name) is not None:
+            raise InvalidInput(f"{name} is allowed only with a vault_secret_path.", field=name)
+    return _checked_login(fields, auth=auth)
+
+
+def _checked_login(fields: CredentialFields, *, auth: Auth) -> CredentialFields:
     if auth == Auth.SSH:
         return _checked_ssh(fields)
     return _checked_api(fields, auth=auth)
+
+
+def vault_stands_for(*, cred_type: str, username: str | None) -> str:
+    """Which secret a Vault-held secret is: ``auth_token`` for a token login (a type that
+    takes a token, without a username), else ``password``."""
+    auth = rules_of(cred_type).auth
+    if auth.takes_token and (not username or not auth.takes_password):
+        return "auth_token"
+    return "password"
+
+
+def _checked_vault(fields: CredentialFields, *, auth: Auth) -> CredentialFields:
+    """A credential whose login secret is in Vault: the secret path, the key of the value in
+    that secret, and the mount point (default ``secret``); never the secret itself too.
+
+    The Vault secret stands in for the type's login secret (see :func:`vault_stands_for`),
+    so every rule of the type applies as if that secret were given.
+    """
+    for name in ("password", "auth_token", "ssh_key", "ssh_passphrase"):
+        if getattr(fields, name) is not None:
+            raise InvalidInput(
+                f"A credential takes its secret from Vault (vault_secret_path) or holds it "
+                f"({name}), not both.",
+                field=name,
+            )
+    if not fields.vault_secret_key:
+        raise InvalidInput(
+            "vault_secret_key is required with a vault_secret_path: the key of the value "
+            "in that secret.",
+            field="vault_secret_key",
+        )
+    path = fields.vault_secret_path or ""
+    if path.strip("/") != path or "//" in path or " " in path:
+        raise InvalidInput(
+            f"vault_secret_path must be a path such as team/satellite, without leading or "
+            f"trailing slashes or spaces (got {path!r}).",
+            field="vault_secret_path",
+        )
+    mount = fields.vault_mount_point or vault.DEFAULT_MOUNT_POINT
+    if "/" in mount.strip("/") or " " in mount:
+        raise InvalidInput(
+            f"vault_mount_point must name one KV version 2 engine, such as secret (got {mount!r}).",
+            field="vault_mount_point",
+        )
+    stand_in = vault_stands_for(cred_type=fields.cred_type, username=fields.username)
+    given: dict[str, Any] = {stand_in: VAULT_STAND_IN}
+    result = _checked_login(dataclasses.replace(fields, **given), auth=auth)
+    cleared: dict[str, Any] = {stand_in: None, "vault_mount_point": mount.strip("/")}
+    return dataclasses.replace(result, **cleared)
+
+
+def _check_vault_configured(s: Session, *, fields: CredentialFields) -> None:
+    if fields.vault_secret_path is not None and not vault.is_configured(s):
+        raise InvalidInput(
+            "vault_secret_path needs a HashiCorp Vault, and none is configured: "
+            "add one with `qpc vault add` first.",
+            field="vault_secret_path",
+        )
 
 
 def _require_username(fields: CredentialFields) -> None:
@@ -359,6 +441,13 @@ def _switched(current: CredentialFields, *, changes: Mapping[str, Any]) -> dict[
     """``changes`` plus the clearing of the login secret a new one replaces."""
     result = dict(changes)
     given = {k for k, v in changes.items() if v is not None}
+    if "vault_secret_path" in given:
+        for name in ("password", "auth_token", "ssh_key", "ssh_passphrase"):
+            if name not in given:
+                result.setdefault(name, None)
+        return result
+    if given & {"password", "auth_token", "ssh_key"} and "vault_secret_path" not in changes:
+        result.update(dict.fromkeys(VAULT_FIELDS))
     if rules_of(current.cred_type).auth == Auth.SSH:
         if "password" in given and "ssh_key" not in given:
             result.setdefault("ssh_key", None)
@@ -402,6 +491,9 @@ def _write(row: Credential, *, fields: CredentialFields, box: SecretBox) -> None
     row.ssh_passphrase_enc = sealed(fields.ssh_passphrase)
     row.auth_token_enc = sealed(fields.auth_token)
     row.become_password_enc = sealed(fields.become_password)
+    row.vault_secret_path = fields.vault_secret_path
+    row.vault_mount_point = fields.vault_mount_point
+    row.vault_secret_key = fields.vault_secret_key
 
 
 def _read(row: Credential, *, box: SecretBox) -> CredentialFields:
@@ -419,6 +511,9 @@ def _read(row: Credential, *, box: SecretBox) -> CredentialFields:
         become_method=row.become_method,
         become_user=row.become_user,
         become_password=opened(row.become_password_enc),
+        vault_secret_path=row.vault_secret_path,
+        vault_mount_point=row.vault_mount_point,
+        vault_secret_key=row.vault_secret_key,
     )
 
 
@@ -460,6 +555,9 @@ def _views(s: Session, *, rows: Sequence[Credential]) -> list[CredentialView]:
             has_auth_token=r.auth_token_enc is not None,
             has_become_password=r.become_password_enc is not None,
             auth_type=_auth_type(r),
+            vault_secret_path=r.vault_secret_path,
+            vault_mount_point=r.vault_mount_point,
+            vault_secret_key=r.vault_secret_key,
             sources=used_by.get(r.id, []),
             created_at=r.created_at,
             updated_at=r.updated_at,
@@ -469,6 +567,8 @@ def _views(s: Session, *, rows: Sequence[Credential]) -> list[CredentialView]:
 
 
 def _auth_type(row: Credential) -> str:
+    if row.vault_secret_path is not None:
+        return vault_stands_for(cred_type=row.cred_type, username=row.username)
     if row.ssh_key_enc is not None:
         return "ssh_key"
     if row.password_enc is None and row.auth_token_enc is not None:

@@ -22,6 +22,7 @@ from quipu.domain.states import (
     ScannerJobAction,
     ScannerJobStatus,
 )
+from quipu.services import vault, vault_secrets
 from quipu.store import Store
 from quipu.store.secrets import SecretBox
 from quipu.store.statements import claim_scanner_jobs, move_scanner_job
@@ -48,16 +49,28 @@ class Result:
 def claim(
     store: Store, secrets: SecretBox, *, scanner: Scanner, limit: int, now: datetime
 ) -> list[dict[str, Any]]:
-    """Claim up to ``limit`` (at most 10) jobs for ``scanner`` and describe them for it."""
+    """Claim up to ``limit`` (at most 10) jobs for ``scanner`` and describe them for it.
+
+    Secrets held in HashiCorp Vault are read after the claim's transaction, so that no row
+    stays locked while Vault is asked; a job whose secret cannot be read fails with the
+    reason and is not handed out.
+    """
     limit = max(1, min(limit, MAX_LIMIT))
     with store.transaction() as s:
         jobs = claim_scanner_jobs(s, scanner_id=scanner.id, limit=limit, now=now)
         payloads = [_payload(s, secrets, job) for job in jobs]
+        held = any(vault_secrets.held(p) for p in payloads)
+        vault_fields = vault.load_fields(s, box=secrets) if held else None
     for job in jobs:
         log.info(
             "scanner job %s (scan job %s) claimed by %s", job.id, job.scan_job_id, scanner.name
         )
-    return payloads
+    if not held:
+        return payloads
+    failures = vault_secrets.fill(payloads, fields=vault_fields)
+    for job_id, message in failures.items():
+        _fail_claimed(store, job_id=job_id, message=message, now=now)
+    return [p for p in payloads if p["jobId"] not in failures]
 
 
 def _payload(s: Session, secrets: SecretBox, job: ScannerJob) -> dict[str, Any]:
@@ -119,10 +132,26 @@ def _credentials(s: Session, secrets: SecretBox, ids: Sequence[int]) -> list[dic
             "becomeMethod": c.become_method or "sudo",
             "becomeUser": c.become_user or "root",
             "becomePassword": reveal(c.become_password_enc),
+            **vault_secrets.reference(c),
         }
         for i in ids
         if (c := rows.get(i)) is not None
     ]
+
+
+def _fail_claimed(store: Store, *, job_id: int, message: str, now: datetime) -> None:
+    """Fail a job just claimed, as if its scanner had reported ``message``."""
+    try:
+        with store.transaction() as s:
+            move_scanner_job(
+                s,
+                job_id=job_id,
+                action=ScannerJobAction.FAIL,
+                values={"finished_at": now, "error_message": message},
+            )
+    except Conflict:
+        return  # canceled or released meanwhile: nothing left to fail
+    log.warning("scanner job %s failed before it was handed out: %s", job_id, message)
 
 
 def _own(s: Session, *, scanner: Scanner, job_id: int) -> ScannerJob:
