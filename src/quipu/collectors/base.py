@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import os
 import ssl
 from collections.abc import Awaitable, Callable
@@ -33,6 +34,11 @@ UNREACHABLE = "unreachable"
 
 DEFAULT_TIMEOUT_S = 30.0
 """Connect and read timeout of one request to an API source."""
+
+
+def log_job(log: logging.Logger, job: dict[str, Any], message: str, *args: object) -> None:
+    """Log at INFO what a collector did for ``job``, prefixed with the job and its scan."""
+    log.info("scanner job %s (scan %s): " + message, job.get("jobId"), job.get("scanId"), *args)
 
 
 class SourceUnavailable(Exception):

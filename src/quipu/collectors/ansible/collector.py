@@ -41,7 +41,7 @@ from quipu.collectors.ansible.facts import (
     inventory_hosts,
     managed_from_metrics,
 )
-from quipu.collectors.base import SUCCESS, ApiSource, Emit, SourceUnavailable
+from quipu.collectors.base import SUCCESS, ApiSource, Emit, SourceUnavailable, log_job
 
 log = logging.getLogger(__name__)
 
@@ -91,10 +91,10 @@ async def connect(job: dict[str, Any], emit: Emit, stop: asyncio.Event) -> None:
         except Stopped:
             return
         await emit(source.result(system=source.host, status=SUCCESS))
-    log.info(
-        "scanner job %s (scan %s): %s (controller %s) accepts %s",
-        job.get("jobId"),
-        job.get("scanId"),
+    log_job(
+        log,
+        job,
+        "%s (controller %s) accepts %s",
         client.what,
         ping.get("version"),
         client.login,
@@ -153,10 +153,10 @@ async def inspect(job: dict[str, Any], emit: Emit, stop: asyncio.Event) -> None:
         await emit(
             source.result(system=source.host, status=SUCCESS, message=" ".join(notes), facts=facts)
         )
-    log.info(
-        "scanner job %s (scan %s): %s: %d inventory hosts, %d managed hosts (from %s)%s",
-        job.get("jobId"),
-        job.get("scanId"),
+    log_job(
+        log,
+        job,
+        "%s: %d inventory hosts, %d managed hosts (from %s)%s",
         client.what,
         len(rows or ()),
         len(managed_rows or ()),

@@ -28,7 +28,7 @@ import logging
 from collections.abc import Awaitable
 from typing import Any
 
-from quipu.collectors.base import SUCCESS, ApiSource, Emit, SourceUnavailable
+from quipu.collectors.base import SUCCESS, ApiSource, Emit, SourceUnavailable, log_job
 from quipu.collectors.openshift import facts as f
 from quipu.collectors.openshift.client import (
     CLUSTER_VERSION,
@@ -104,10 +104,10 @@ async def connect(job: dict[str, Any], emit: Emit, stop: asyncio.Event) -> None:
                 await emit(source.result(system=f.cluster_system(uuid), status=SUCCESS))
         except Stopped:
             pass
-    log.info(
-        "scanner job %s (scan %s): OpenShift %s lists %d nodes%s",
-        job.get("jobId"),
-        job.get("scanId"),
+    log_job(
+        log,
+        job,
+        "OpenShift %s lists %d nodes%s",
         client.where,
         found,
         " (stopped)" if stop.is_set() else "",
@@ -155,10 +155,10 @@ async def inspect(job: dict[str, Any], emit: Emit, stop: asyncio.Event) -> None:
             )
         except Stopped:
             pass
-    log.info(
-        "scanner job %s (scan %s): OpenShift %s: %d nodes inspected%s",
-        job.get("jobId"),
-        job.get("scanId"),
+    log_job(
+        log,
+        job,
+        "OpenShift %s: %d nodes inspected%s",
         client.where,
         inspected,
         " (stopped)" if stop.is_set() else "",

@@ -40,6 +40,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from quipu.collectors import values
+
 ROLE_LABEL = "node-role.kubernetes.io/"
 CLUSTER_PREFIX = "cluster:"
 """The system key of a cluster's own record is ``cluster:<cluster id>``, as the established
@@ -51,17 +53,6 @@ _MULTIPLIERS: Mapping[str, int] = {
     **{suffix: 1000**n for n, suffix in enumerate(("", "k", "M", "G", "T", "P", "E"))},
 }
 """Binary (``Ki`` = 1024) and decimal (``k`` = 1000) suffixes of a quantity."""
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _text(value: Any) -> str | None:
-    if isinstance(value, str):
-        value = value.strip()
-        return value or None
-    return None
 
 
 def quantity(value: Any) -> decimal.Decimal | None:
@@ -102,7 +93,7 @@ def _whole(value: Any) -> int | None:
 
 def resources(value: Any) -> dict[str, Any] | None:
     """A node's capacity or allocatable resources, or None when the node gives none."""
-    given = _mapping(value)
+    given = values.mapping(value)
     if not given:
         return None
     found: dict[str, Any] = {"kind": "node-resources"}
@@ -124,39 +115,39 @@ def roles(labels: Mapping[str, Any]) -> list[str]:
 
 def item_name(item: Mapping[str, Any]) -> str | None:
     """The name of one item of a listing (a node's is its system key), or None without one."""
-    return _text(_mapping(item.get("metadata")).get("name"))
+    return values.text(values.mapping(item.get("metadata")).get("name"))
 
 
 def node_facts(node: Mapping[str, Any], *, cluster_uuid: str | None) -> dict[str, Any]:
     """The raw facts of one node, from its item in the nodes listing."""
-    metadata = _mapping(node.get("metadata"))
-    spec = _mapping(node.get("spec"))
-    status = _mapping(node.get("status"))
-    info = _mapping(status.get("nodeInfo"))
-    labels = {str(k): str(v) for k, v in _mapping(metadata.get("labels")).items()}
+    metadata = values.mapping(node.get("metadata"))
+    spec = values.mapping(node.get("spec"))
+    status = values.mapping(node.get("status"))
+    info = values.mapping(status.get("nodeInfo"))
+    labels = {str(k): str(v) for k, v in values.mapping(metadata.get("labels")).items()}
     addresses = [
         {"type": str(a.get("type")), "address": str(a.get("address"))}
         for a in status.get("addresses") or ()
-        if isinstance(a, Mapping) and _text(a.get("address"))
+        if isinstance(a, Mapping) and values.text(a.get("address"))
     ]
     taints = [dict(t) for t in spec.get("taints") or () if isinstance(t, Mapping)]
     facts: dict[str, Any] = {
         "kind": "node",
-        "name": _text(metadata.get("name")),
+        "name": values.text(metadata.get("name")),
         "cluster_uuid": cluster_uuid,
-        "creation_timestamp": _text(metadata.get("creationTimestamp")),
+        "creation_timestamp": values.text(metadata.get("creationTimestamp")),
         "labels": labels,
         "roles": roles(labels),
         "addresses": addresses,
         "allocatable": resources(status.get("allocatable")),
         "capacity": resources(status.get("capacity")),
-        "architecture": _text(info.get("architecture")),
-        "kernel_version": _text(info.get("kernelVersion")),
-        "machine_id": _text(info.get("machineID")),
-        "system_uuid": _text(info.get("systemUUID")),
-        "operating_system": _text(info.get("operatingSystem")),
-        "os_image": _text(info.get("osImage")),
-        "provider_id": _text(spec.get("providerID")),
+        "architecture": values.text(info.get("architecture")),
+        "kernel_version": values.text(info.get("kernelVersion")),
+        "machine_id": values.text(info.get("machineID")),
+        "system_uuid": values.text(info.get("systemUUID")),
+        "operating_system": values.text(info.get("operatingSystem")),
+        "os_image": values.text(info.get("osImage")),
+        "provider_id": values.text(spec.get("providerID")),
         "taints": taints,
         "errors": {},
     }
@@ -165,18 +156,18 @@ def node_facts(node: Mapping[str, Any], *, cluster_uuid: str | None) -> dict[str
 
 def cluster_id(cluster_version: Mapping[str, Any]) -> str | None:
     """The cluster's id, from ClusterVersion ``version``."""
-    return _text(_mapping(cluster_version.get("spec")).get("clusterID"))
+    return values.text(values.mapping(cluster_version.get("spec")).get("clusterID"))
 
 
 def cluster_version(cluster_version: Mapping[str, Any]) -> str | None:
     """The OpenShift version the cluster runs (or is updating to), from ClusterVersion."""
-    status = _mapping(cluster_version.get("status"))
-    desired = _text(_mapping(status.get("desired")).get("version"))
+    status = values.mapping(cluster_version.get("status"))
+    desired = values.text(values.mapping(status.get("desired")).get("version"))
     if desired is not None:
         return desired
     history = status.get("history")
     if isinstance(history, list) and history and isinstance(history[0], Mapping):
-        return _text(history[0].get("version"))
+        return values.text(history[0].get("version"))
     return None
 
 
@@ -218,7 +209,7 @@ def _latest_transition(conditions: Any) -> str | None:
     times = [
         t
         for c in conditions or ()
-        if isinstance(c, Mapping) and (t := _text(c.get("lastTransitionTime")))
+        if isinstance(c, Mapping) and (t := values.text(c.get("lastTransitionTime")))
     ]
     return max(times) if times else None
 
@@ -226,11 +217,11 @@ def _latest_transition(conditions: Any) -> str | None:
 def cluster_operator(item: Mapping[str, Any]) -> dict[str, Any]:
     """One ClusterOperator: the version of its ``operator`` component, and when it last
     changed condition."""
-    metadata = _mapping(item.get("metadata"))
-    status = _mapping(item.get("status"))
+    metadata = values.mapping(item.get("metadata"))
+    status = values.mapping(item.get("status"))
     version = next(
         (
-            _text(v.get("version"))
+            values.text(v.get("version"))
             for v in status.get("versions") or ()
             if isinstance(v, Mapping) and v.get("name") == "operator"
         ),
@@ -238,9 +229,9 @@ def cluster_operator(item: Mapping[str, Any]) -> dict[str, Any]:
     )
     found = {
         "kind": "cluster-operator",
-        "name": _text(metadata.get("name")),
+        "name": values.text(metadata.get("name")),
         "version": version,
-        "created_at": _text(metadata.get("creationTimestamp")),
+        "created_at": values.text(metadata.get("creationTimestamp")),
         "updated_at": _latest_transition(status.get("conditions")),
     }
     return {key: value for key, value in found.items() if value is not None}
@@ -248,20 +239,20 @@ def cluster_operator(item: Mapping[str, Any]) -> dict[str, Any]:
 
 def csv_summary(item: Mapping[str, Any]) -> tuple[tuple[str, str], dict[str, str]] | None:
     """((namespace, name), {display_name, version}) of one ClusterServiceVersion."""
-    metadata = _mapping(item.get("metadata"))
-    spec = _mapping(item.get("spec"))
-    name = _text(metadata.get("name"))
+    metadata = values.mapping(item.get("metadata"))
+    spec = values.mapping(item.get("spec"))
+    name = values.text(metadata.get("name"))
     if name is None:
         return None
     summary = {
         key: value
         for key, value in (
-            ("display_name", _text(spec.get("displayName"))),
-            ("version", _text(spec.get("version"))),
+            ("display_name", values.text(spec.get("displayName"))),
+            ("version", values.text(spec.get("version"))),
         )
         if value is not None
     }
-    return (_text(metadata.get("namespace")) or "", name), summary
+    return (values.text(metadata.get("namespace")) or "", name), summary
 
 
 def olm_operator(
@@ -269,13 +260,13 @@ def olm_operator(
 ) -> dict[str, Any]:
     """One OLM Subscription, with the display name and version of the ClusterServiceVersion
     it installed."""
-    metadata = _mapping(item.get("metadata"))
-    spec = _mapping(item.get("spec"))
-    status = _mapping(item.get("status"))
-    namespace = _text(metadata.get("namespace"))
-    current = _text(status.get("installedCSV")) or _text(status.get("currentCSV"))
+    metadata = values.mapping(item.get("metadata"))
+    spec = values.mapping(item.get("spec"))
+    status = values.mapping(item.get("status"))
+    namespace = values.text(metadata.get("namespace"))
+    current = values.text(status.get("installedCSV")) or values.text(status.get("currentCSV"))
     csv = csvs.get((namespace or "", current or ""), {})
-    package = _text(spec.get("name"))
+    package = values.text(spec.get("name"))
     version = csv.get("version")
     if current is not None and "." in current:
         # The CSV's name is <package>.<version> (v-prefixed); it tells both when the CSV
@@ -285,21 +276,21 @@ def olm_operator(
         version = version or split_version
     found = {
         "kind": "olm-operator",
-        "name": _text(metadata.get("name")),
+        "name": values.text(metadata.get("name")),
         "version": version,
-        "created_at": _text(metadata.get("creationTimestamp")),
-        "updated_at": _text(status.get("lastUpdated")),
+        "created_at": values.text(metadata.get("creationTimestamp")),
+        "updated_at": values.text(status.get("lastUpdated")),
         "display_name": csv.get("display_name"),
         "package": package,
-        "source": _text(spec.get("source")),
-        "channel": _text(spec.get("channel")),
+        "source": values.text(spec.get("source")),
+        "channel": values.text(spec.get("channel")),
         "namespace": namespace,
     }
     return {key: value for key, value in found.items() if value is not None}
 
 
 def item_namespace(item: Mapping[str, Any]) -> str | None:
-    return _text(_mapping(item.get("metadata")).get("namespace"))
+    return values.text(values.mapping(item.get("metadata")).get("namespace"))
 
 
 def namespace_counts(

@@ -140,15 +140,7 @@ class RhacsClient(ApiClient):
         """The JSON answer to ``GET path``, which the scan cannot do without: any failure
         raises SourceUnavailable saying which."""
         response = await self.source_get(path, params)
-        if response.status_code != 200:
-            raise SourceUnavailable(
-                f"{self.what} answered HTTP {response.status_code} to GET {path}"
-                f"{_said(response)}: {_CENTRAL_LOG}."
-            )
-        body = json_or_none(response)
-        if body is None:
-            raise SourceUnavailable(self.malformed(path))
-        return body
+        return self._body(response, path, failure=SourceUnavailable)
 
     async def optional(self, path: str) -> Any:
         """The JSON answer to ``GET path``, which the scan can do without: a refused token
@@ -161,14 +153,18 @@ class RhacsClient(ApiClient):
         if refusal is not None:
             # A refused token fails the job; a role that cannot read this part leaves it out.
             raise (SourceUnavailable if response.status_code == 401 else PartUnknown)(refusal)
+        return self._body(response, path, failure=PartUnknown)
+
+    def _body(self, response: httpx.Response, path: str, *, failure: type[Exception]) -> Any:
+        """The JSON of a 200 answer to ``GET path``; ``failure`` saying why otherwise."""
         if response.status_code != 200:
-            raise PartUnknown(
+            raise failure(
                 f"{self.what} answered HTTP {response.status_code} to GET {path}"
                 f"{_said(response)}: {_CENTRAL_LOG}."
             )
         body = json_or_none(response)
         if body is None:
-            raise PartUnknown(self.malformed(path))
+            raise failure(self.malformed(path))
         return body
 
     def malformed(self, path: str, why: str = "") -> str:

@@ -30,7 +30,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from quipu.collectors.base import SUCCESS, ApiSource, Emit, SourceUnavailable
+from quipu.collectors.base import SUCCESS, ApiSource, Emit, SourceUnavailable, log_job
 from quipu.collectors.rhacs import facts
 from quipu.collectors.rhacs.client import (
     CLUSTERS,
@@ -65,10 +65,10 @@ async def connect(job: dict[str, Any], emit: Emit, stop: asyncio.Event) -> None:
         except Stopped:
             return
         await emit(source.result(system=source.host, status=SUCCESS))
-    log.info(
-        "scanner job %s (scan %s): RHACS Central %s, version %s, accepts the token",
-        job.get("jobId"),
-        job.get("scanId"),
+    log_job(
+        log,
+        job,
+        "RHACS Central %s, version %s, accepts the token",
         client.where,
         metadata.get("version") or "unknown",
     )
@@ -109,10 +109,10 @@ async def inspect(job: dict[str, Any], emit: Emit, stop: asyncio.Event) -> None:
         if clusters is not None:
             found["clusters"] = clusters
         await emit(source.result(system=source.host, status=SUCCESS, message=message, facts=found))
-    log.info(
-        "scanner job %s (scan %s): RHACS Central %s: %s secured nodes, %s clusters%s",
-        job.get("jobId"),
-        job.get("scanId"),
+    log_job(
+        log,
+        job,
+        "RHACS Central %s: %s secured nodes, %s clusters%s",
         client.where,
         found["secured_units_current"]["numNodes"],
         len(found["clusters"]) if "clusters" in found else "unknown",

@@ -25,6 +25,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from quipu.collectors import values
+
 CURRENT_COUNTS = ("numNodes", "numCpuUnits")
 MAX_KEYS = (("maxNodesAt", "maxNodes"), ("maxCpuUnitsAt", "maxCpuUnits"))
 
@@ -37,31 +39,10 @@ class Malformed(ValueError):
     what was wrong."""
 
 
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _text(value: Any) -> str | None:
-    if isinstance(value, str):
-        value = value.strip()
-        return value or None
-    return None
-
-
-def _count(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if value >= 0 else None
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return None
-
-
 def _api_count(body: Mapping[str, Any], key: str) -> str:
     """A 64-bit count as the API writes it (a string of digits); Malformed otherwise."""
     value = body.get(key, "0")
-    count = _count(value)
+    count = values.count(value)
     if count is None:
         raise Malformed(f"{key} is {value!r}, not a count")
     return value if isinstance(value, str) else str(count)
@@ -73,10 +54,10 @@ def central_facts(*, host: str, port: int, metadata: Mapping[str, Any]) -> dict[
     facts = {
         "host": host,
         "port": port,
-        "version": _text(metadata.get("version")),
-        "build_flavor": _text(metadata.get("buildFlavor")),
+        "version": values.text(metadata.get("version")),
+        "build_flavor": values.text(metadata.get("buildFlavor")),
         "release_build": release if isinstance(release, bool) else None,
-        "license_status": _text(metadata.get("licenseStatus")),
+        "license_status": values.text(metadata.get("licenseStatus")),
     }
     return {key: value for key, value in facts.items() if value is not None}
 
@@ -95,7 +76,7 @@ def secured_units_max(body: Any) -> dict[str, Any]:
     facts: dict[str, Any] = {}
     for at_key, count_key in MAX_KEYS:
         at = body.get(at_key)
-        if at is not None and _text(at) is None:
+        if at is not None and values.text(at) is None:
             raise Malformed(f"{at_key} is {at!r}, not a time")
         if at is not None:
             facts[at_key] = at
@@ -118,31 +99,33 @@ def cluster_facts(cluster: Mapping[str, Any]) -> dict[str, Any]:
     provider_cluster_id             status.providerMetadata.cluster.id
     admission_controller, collection_method, managed_by   the cluster's own
     """
-    status = _mapping(cluster.get("status"))
-    orchestrator = _mapping(status.get("orchestratorMetadata"))
-    provider_metadata = _mapping(status.get("providerMetadata"))
-    health = _mapping(cluster.get("healthStatus"))
-    collector = _mapping(health.get("collectorHealthInfo"))
+    status = values.mapping(cluster.get("status"))
+    orchestrator = values.mapping(status.get("orchestratorMetadata"))
+    provider_metadata = values.mapping(status.get("providerMetadata"))
+    health = values.mapping(cluster.get("healthStatus"))
+    collector = values.mapping(health.get("collectorHealthInfo"))
     labels = cluster.get("labels")
     admission = cluster.get("admissionController")
     facts: dict[str, Any] = {
-        "id": _text(cluster.get("id")),
-        "name": _text(cluster.get("name")),
-        "type": _text(cluster.get("type")),
+        "id": values.text(cluster.get("id")),
+        "name": values.text(cluster.get("name")),
+        "type": values.text(cluster.get("type")),
         "labels": dict(labels) if isinstance(labels, Mapping) and labels else None,
-        "health_status": _text(health.get("overallHealthStatus")),
-        "last_contact": _text(health.get("lastContact")),
-        "sensor_version": _text(status.get("sensorVersion")),
-        "kubernetes_version": _text(orchestrator.get("version")),
-        "openshift_version": _text(orchestrator.get("openshiftVersion")),
-        "nodes": _count(collector.get("totalRegisteredNodes")),
+        "health_status": values.text(health.get("overallHealthStatus")),
+        "last_contact": values.text(health.get("lastContact")),
+        "sensor_version": values.text(status.get("sensorVersion")),
+        "kubernetes_version": values.text(orchestrator.get("version")),
+        "openshift_version": values.text(orchestrator.get("openshiftVersion")),
+        "nodes": values.count(collector.get("totalRegisteredNodes")),
         "provider": next((p for p in _PROVIDERS if provider_metadata.get(p)), None),
-        "region": _text(provider_metadata.get("region")),
-        "zone": _text(provider_metadata.get("zone")),
-        "provider_cluster_id": _text(_mapping(provider_metadata.get("cluster")).get("id")),
+        "region": values.text(provider_metadata.get("region")),
+        "zone": values.text(provider_metadata.get("zone")),
+        "provider_cluster_id": values.text(
+            values.mapping(provider_metadata.get("cluster")).get("id")
+        ),
         "admission_controller": admission if isinstance(admission, bool) else None,
-        "collection_method": _text(cluster.get("collectionMethod")),
-        "managed_by": _text(cluster.get("managedBy")),
+        "collection_method": values.text(cluster.get("collectionMethod")),
+        "managed_by": values.text(cluster.get("managedBy")),
     }
     return {key: value for key, value in facts.items() if value is not None}
 

@@ -23,6 +23,7 @@ from quipu.collectors.base import (
     SUCCESS,
     ApiSource,
     Emit,
+    log_job,
 )
 from quipu.collectors.satellite.client import (
     HostFailed,
@@ -61,10 +62,10 @@ async def connect(job: dict[str, Any], emit: Emit, stop: asyncio.Event) -> None:
                         break
         except Stopped:
             pass
-    log.info(
-        "scanner job %s (scan %s): Satellite %s lists %d hosts%s",
-        job.get("jobId"),
-        job.get("scanId"),
+    log_job(
+        log,
+        job,
+        "Satellite %s lists %d hosts%s",
         client.where,
         found,
         " (stopped)" if stop.is_set() else "",
@@ -125,10 +126,10 @@ async def inspect(job: dict[str, Any], emit: Emit, stop: asyncio.Event) -> None:
                 await asyncio.wait(set(running))
         if crashed:
             raise crashed[0]
-    log.info(
-        "scanner job %s (scan %s): Satellite %s: %d hosts inspected, %d failed%s",
-        job.get("jobId"),
-        job.get("scanId"),
+    log_job(
+        log,
+        job,
+        "Satellite %s: %d hosts inspected, %d failed%s",
         client.where,
         counts[SUCCESS],
         counts[FAILED],

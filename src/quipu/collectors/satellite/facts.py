@@ -44,6 +44,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from quipu.collectors import values
+
 DERIVED_TYPES = frozenset({"entitlement_derived", "stack_derived"})
 """Subscription types of entitlements a guest inherits from its hypervisor's."""
 
@@ -54,27 +56,11 @@ _INTERFACE_KEYS = (("net::interface::", "::"), ("net.interface.", "."))
 _LOOPBACK_INTERFACE = "lo"
 
 
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
 def _text(value: Any) -> str | None:
-    if isinstance(value, str):
-        value = value.strip()
-        return value or None
+    """A non-blank string; Satellite writes some names and versions as JSON numbers."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
-    return None
-
-
-def _count(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if value >= 0 else None
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return None
+    return values.text(value)
 
 
 def _flag(value: Any) -> bool | None:
@@ -164,13 +150,17 @@ def entitlements(subscriptions: list[Any]) -> list[dict[str, Any]]:
 
 def host_facts(host: Mapping[str, Any], *, subscriptions: list[Any] | None) -> dict[str, Any]:
     """The raw facts of one host from its details and its subscriptions (None: unknown)."""
-    sub = _mapping(host.get("subscription_facet_attributes"))
-    content = _mapping(host.get("content_facet_attributes"))
-    rhsm = _mapping(host.get("facts"))
-    virtual_host = _mapping(sub.get("virtual_host")) or _mapping(host.get("virtual_host"))
+    sub = values.mapping(host.get("subscription_facet_attributes"))
+    content = values.mapping(host.get("content_facet_attributes"))
+    rhsm = values.mapping(host.get("facts"))
+    virtual_host = values.mapping(sub.get("virtual_host")) or values.mapping(
+        host.get("virtual_host")
+    )
     guests = sub.get("virtual_guests") or host.get("virtual_guests")
     guest_count = len(guests) if isinstance(guests, list) and guests else None
-    errata = _mapping(content.get("errata_counts")) or _mapping(host.get("errata_counts"))
+    errata = values.mapping(content.get("errata_counts")) or values.mapping(
+        host.get("errata_counts")
+    )
     os_release = _text(host.get("operatingsystem_name"))
     os_name, os_version = (None, None) if os_release is None else split_os_release(os_release)
     virt_type = _text(_fact(rhsm, "virt", "host_type"))
@@ -186,8 +176,8 @@ def host_facts(host: Mapping[str, Any], *, subscriptions: list[Any] | None) -> d
         "os_version": os_version,
         "architecture": _text(_fact(rhsm, "uname", "machine"))
         or _text(host.get("architecture_name")),
-        "cores": _count(_fact(rhsm, "cpu", "cpu(s)")),
-        "num_sockets": _count(_fact(rhsm, "cpu", "cpu_socket(s)")),
+        "cores": values.count(_fact(rhsm, "cpu", "cpu(s)")),
+        "num_sockets": values.count(_fact(rhsm, "cpu", "cpu_socket(s)")),
         "kernel_version": _text(_fact(rhsm, "uname", "release")),
         "ip_addresses": ips or None,
         "mac_addresses": macs or None,
@@ -197,8 +187,8 @@ def host_facts(host: Mapping[str, Any], *, subscriptions: list[Any] | None) -> d
         "virtual_host_uuid": _text(virtual_host.get("uuid")),
         "num_virtual_guests": guest_count,
         "virtual": "hypervisor" if guest_count else None,
-        "errata_out_of_date": _count(errata.get("total")),
-        "packages_out_of_date": _count(content.get("upgradable_package_count")),
+        "errata_out_of_date": values.count(errata.get("total")),
+        "packages_out_of_date": values.count(content.get("upgradable_package_count")),
         "registration_time": _text(sub.get("registered_at")) or _text(host.get("created")),
         "last_checkin_time": _text(sub.get("last_checkin")) or _text(host.get("checkin_time")),
         "organization": _text(host.get("organization_name")),
