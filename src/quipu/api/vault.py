@@ -54,17 +54,9 @@ def show_vault(store: StoreDep, user: CurrentUser) -> VaultPublic:
     return VaultPublic.model_validate(vault.get_vault(store))
 
 
-def _set(
-    body: VaultSet, *, store: StoreDep, box: SecretsDep, now: Now, response: Response
-) -> VaultPublic:
-    fields = vault.VaultFields(**dict(body))
-    view, created = vault.set_vault(store, box=box, fields=fields, now=now)
-    response.status_code = 201 if created else 200
-    return VaultPublic.model_validate(view)
-
-
 @router.post("/", status_code=201)
-def add_vault(
+@router.put("/", status_code=201)
+def set_vault(
     body: VaultSet,
     store: StoreDep,
     box: SecretsDep,
@@ -73,20 +65,10 @@ def add_vault(
     response: Response,
 ) -> VaultPublic:
     """Configure the HashiCorp Vault (201), or replace the one configured (200)."""
-    return _set(body, store=store, box=box, now=now, response=response)
-
-
-@router.put("/")
-def replace_vault(
-    body: VaultSet,
-    store: StoreDep,
-    box: SecretsDep,
-    user: CurrentUser,
-    now: Now,
-    response: Response,
-) -> VaultPublic:
-    """Configure or replace the HashiCorp Vault."""
-    return _set(body, store=store, box=box, now=now, response=response)
+    fields = vault.VaultFields(**dict(body))
+    view, created = vault.set_vault(store, box=box, fields=fields, now=now)
+    response.status_code = 201 if created else 200
+    return VaultPublic.model_validate(view)
 
 
 @router.delete("/", status_code=204)
