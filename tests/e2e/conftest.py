@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.servers import RunningServer, running_server
@@ -21,3 +22,10 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningSe
         args=getattr(request.module, "SERVER_ARGS", ()),
     ) as running:
         yield running
+
+
+@pytest.fixture
+def api(server: RunningServer) -> Iterator[httpx.Client]:
+    """A client of ``server``, logged in as its admin."""
+    with server.client() as client:
+        yield client

@@ -99,3 +99,13 @@ def report(api: httpx.Client, report_id: int, kind: str) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+def counters(job: dict[str, Any]) -> tuple[int, int, int, int]:
+    """A job's (systems_count, systems_scanned, systems_failed, systems_unreachable)."""
+    return (
+        job["systems_count"],
+        job["systems_scanned"],
+        job["systems_failed"],
+        job["systems_unreachable"],
+    )

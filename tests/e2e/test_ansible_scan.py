@@ -17,8 +17,8 @@ from quipu.lab.ansible import (
     RunningController,
     running_controller,
 )
-from tests.e2e.scans import add_api_source, add_scan, report, results, run_scan
-from tests.servers import RunningServer, register_secret
+from tests.e2e.scans import add_api_source, add_scan, counters, report, results, run_scan
+from tests.servers import register_secret
 
 SERVER_ENV = {"QUIPU_DISPATCH_INTERVAL_S": "0.2"}
 INVENTORY = Inventory(hosts=12, retired_hosts=3, jobs=8, hosts_per_job=4)
@@ -31,26 +31,11 @@ def controller() -> Iterator[RunningController]:
         yield aap
 
 
-@pytest.fixture
-def api(server: RunningServer) -> Iterator[httpx.Client]:
-    with server.client() as client:
-        yield client
-
-
 def add_controller(
     api: httpx.Client, aap: RunningController, *, name: str, credential: dict[str, Any]
 ) -> int:
     return add_api_source(
         api, name=name, source_type="ansible", port=aap.port, credential=credential
-    )
-
-
-def counters(job: dict[str, Any]) -> tuple[int, int, int, int]:
-    return (
-        job["systems_count"],
-        job["systems_scanned"],
-        job["systems_failed"],
-        job["systems_unreachable"],
     )
 
 

@@ -18,7 +18,7 @@ from quipu.lab import Lab
 from quipu.reports.aggregate import INSTANCE_FIELDS
 from tests.e2e.scans import run_scan
 from tests.labs import running_lab
-from tests.servers import RunningServer, register_secret
+from tests.servers import register_secret
 
 pytestmark = pytest.mark.lab
 
@@ -31,12 +31,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     root = tmp_path_factory.mktemp("api-reports-lab") / "lab"
     with running_lab(root=root, hosts=HOSTS, net="127.0.227", port=2227) as lab:
         yield lab
-
-
-@pytest.fixture
-def api(server: RunningServer) -> Iterator[httpx.Client]:
-    with server.client() as client:
-        yield client
 
 
 def make_scan(api: httpx.Client, lab: Lab) -> int:

@@ -28,6 +28,7 @@ from tests.e2e.qpc import logged_in
 from tests.e2e.scans import (
     add_api_source,
     add_scan,
+    counters,
     created,
     report,
     results,
@@ -154,12 +155,6 @@ def satellite(shared_vm: SimulatedVm) -> Iterator[RunningSatellite]:
         yield sat
 
 
-@pytest.fixture
-def api(server: RunningServer) -> Iterator[httpx.Client]:
-    with server.client() as client:
-        yield client
-
-
 WRONG_PASSWORD = "not-the-password"
 
 
@@ -191,15 +186,6 @@ def add_satellite(
         port=sat.port,
         credential={"username": sat.username, "password": password or sat.password},
         **options,
-    )
-
-
-def counters(job: dict[str, Any]) -> tuple[int, int, int, int]:
-    return (
-        job["systems_count"],
-        job["systems_scanned"],
-        job["systems_failed"],
-        job["systems_unreachable"],
     )
 
 

@@ -37,12 +37,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         yield lab
 
 
-@pytest.fixture
-def api(server: RunningServer) -> Iterator[httpx.Client]:
-    with server.client() as client:
-        yield client
-
-
 def make_scan(
     api: httpx.Client, lab: Lab, *, name: str, hosts: list[str], key: str | None = None
 ) -> int:

@@ -5,12 +5,11 @@ cluster, its facts in the details report, and a refused token failing the connec
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from quipu.lab.openshift import Behaviour, RunningOpenShift, running_openshift
-from tests.e2e.scans import add_api_source, add_scan, report, results, run_scan
+from tests.e2e.scans import add_api_source, add_scan, counters, report, results, run_scan
 from tests.servers import RunningServer, register_secret
 
 SERVER_ENV = {"QUIPU_DISPATCH_INTERVAL_S": "0.2"}
@@ -23,15 +22,6 @@ def cluster() -> Iterator[RunningOpenShift]:
     with running_openshift(nodes=NODES, behaviour=Behaviour(page_size=2)) as running:
         register_secret(running.token, running.password)
         yield running
-
-
-def counters(job: dict[str, Any]) -> tuple[int, int, int, int]:
-    return (
-        job["systems_count"],
-        job["systems_scanned"],
-        job["systems_failed"],
-        job["systems_unreachable"],
-    )
 
 
 def test_an_openshift_scan_reports_its_nodes_with_their_cluster_or_the_refused_token(

@@ -8,7 +8,6 @@ timestamps taken from the server.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -79,12 +78,6 @@ def qpc(server: RunningServer, tmp_path: Path) -> Qpc:
     login = client.ok("server", "login", "--username", "admin", input=ADMIN_PASSWORD + "\n")
     assert login.stdout == "Login successful.\n"
     return client
-
-
-@pytest.fixture
-def api(server: RunningServer) -> Iterator[httpx.Client]:
-    with server.client() as client:
-        yield client
 
 
 @pytest.fixture

@@ -41,12 +41,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 
 @pytest.fixture
-def api(server: RunningServer) -> Iterator[httpx.Client]:
-    with server.client() as client:
-        yield client
-
-
-@pytest.fixture
 def qpc(server: RunningServer, tmp_path: Path) -> Qpc:
     """qpc logged in, with a password credential "pw" and a network source "src"."""
     client = logged_in(server, config_home=tmp_path / "config", secrets=(PASSWORD,))

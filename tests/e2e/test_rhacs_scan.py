@@ -5,15 +5,14 @@ and clusters in the details report."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
 
 from quipu.lab.rhacs import CENTRAL_VERSION, Behaviour, RunningCentral, running_central
 from quipu.lab.rhacs import CLUSTERS as CLUSTERS_PATH
-from tests.e2e.scans import add_api_source, add_scan, report, results, run_scan
-from tests.servers import RunningServer, register_secret
+from tests.e2e.scans import add_api_source, add_scan, counters, report, results, run_scan
+from tests.servers import register_secret
 
 SERVER_ENV = {"QUIPU_DISPATCH_INTERVAL_S": "0.2"}
 CLUSTERS = 4
@@ -27,12 +26,6 @@ def central() -> Iterator[RunningCentral]:
         yield running
 
 
-@pytest.fixture
-def api(server: RunningServer) -> Iterator[httpx.Client]:
-    with server.client() as client:
-        yield client
-
-
 def add_central(
     api: httpx.Client, central: RunningCentral, *, name: str, token: str | None = None
 ) -> int:
@@ -42,15 +35,6 @@ def add_central(
         source_type="rhacs",
         port=central.port,
         credential={"auth_token": token or central.token},
-    )
-
-
-def counters(job: dict[str, Any]) -> tuple[int, int, int, int]:
-    return (
-        job["systems_count"],
-        job["systems_scanned"],
-        job["systems_failed"],
-        job["systems_unreachable"],
     )
 
 
