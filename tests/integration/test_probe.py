@@ -12,7 +12,7 @@ import pytest
 
 from quipu.collectors.network.probe import ProbeResult, ProbeState, probe, raise_open_file_limit
 
-ADDRESS = "127.0.217.1"
+ADDRESS = "127.0.219.1"
 
 
 def _closed_port(address: str) -> int:
@@ -56,7 +56,7 @@ def test_open_and_closed_ports_are_told_apart(open_ports: list[int]) -> None:
     ports = [open_ports[0], closed[0], open_ports[1], closed[1], open_ports[2], closed[2]]
     results = asyncio.run(
         probe(
-            systems=[ADDRESS, "127.0.217.2"],
+            systems=[ADDRESS, "127.0.219.2"],
             ports=ports,
             max_probes_per_second=0,
             concurrency=4,
@@ -64,7 +64,7 @@ def test_open_and_closed_ports_are_told_apart(open_ports: list[int]) -> None:
         )
     )
     assert [(r.address, r.port) for r in results] == [
-        (address, port) for address in (ADDRESS, "127.0.217.2") for port in ports
+        (address, port) for address in (ADDRESS, "127.0.219.2") for port in ports
     ]
     states = [r.state for r in results]
     assert states[:6] == [ProbeState.OPEN, ProbeState.CLOSED] * 3
@@ -108,7 +108,7 @@ def test_every_result_is_reported_as_it_comes(open_ports: list[int]) -> None:
     async def on_result(result: ProbeResult) -> None:
         seen.append(result)
 
-    systems = [f"127.0.217.{i}" for i in range(1, 41)]
+    systems = [f"127.0.219.{i}" for i in range(1, 41)]
     results = asyncio.run(
         probe(
             systems=systems,
