@@ -272,6 +272,54 @@ def test_pause_and_restart_resume_without_scanning_a_system_twice(
     assert set(seen.values()) == {2}, seen
 
 
+def test_a_job_restarted_before_its_stopped_scanner_hears_back_still_completes(
+    store: Store, settings: Settings, box: SecretBox, tmp_path: Path
+) -> None:
+    local = builtin(store, tmp_path)
+    job_id = scan_jobs.start(store, scan_id=add_scan(store, box), now=NOW).id
+    loop = DispatchLoop(store, settings=settings)
+    loop.tick(NOW)
+    claimed = protocol.claim(store, box, scanner=local, limit=1, now=NOW)[0]
+    protocol.start(store, scanner=local, job_id=claimed["jobId"], now=NOW)
+    scan_jobs.pause(store, job_id=job_id, now=NOW)
+    assert (
+        protocol.progress(
+            store, scanner=local, job_id=claimed["jobId"], progress_count=0, result_count=0
+        )
+        == "stop"
+    )
+    # The operator restarts while the scanner is still winding down; then it gives the
+    # work back, as a scanner told to stop does.
+    scan_jobs.restart(store, job_id=job_id, now=NOW)
+    protocol.release(store, scanner=local, job_id=claimed["jobId"], now=NOW)
+    with store.transaction() as s:
+        assert s.get_one(ScannerJob, claimed["jobId"]).status == "pending"
+    reachable = {f"127.0.100.{i}" for i in range(1, 10)}
+    for _ in range(4):
+        loop.tick(NOW)
+        work(store, box, scanner=local, reachable=reachable)
+    loop.tick(NOW)
+    job = job_of(store, job_id)
+    assert job.status == "completed", job.status_message
+    assert job.systems_scanned == 9
+
+
+def test_work_given_back_after_a_cancel_is_canceled_with_its_job(
+    store: Store, settings: Settings, box: SecretBox, tmp_path: Path
+) -> None:
+    local = builtin(store, tmp_path)
+    job_id = scan_jobs.start(store, scan_id=add_scan(store, box), now=NOW).id
+    DispatchLoop(store, settings=settings).tick(NOW)
+    claimed = protocol.claim(store, box, scanner=local, limit=1, now=NOW)[0]
+    protocol.start(store, scanner=local, job_id=claimed["jobId"], now=NOW)
+    scan_jobs.cancel(store, job_id=job_id, now=NOW)
+    protocol.release(store, scanner=local, job_id=claimed["jobId"], now=NOW)
+    with store.transaction() as s:
+        statuses = set(s.scalars(select(ScannerJob.status)))
+    assert statuses == {"canceled"}
+    assert protocol.claim(store, box, scanner=local, limit=10, now=NOW) == []
+
+
 def test_cancel_drops_unclaimed_work_and_is_final(
     store: Store, settings: Settings, box: SecretBox, tmp_path: Path
 ) -> None:

@@ -146,12 +146,13 @@ class JobRun:
         if self.lost:
             return
         await self.flush()
-        if self.agent.shutdown.is_set() and not self.stopped_by_server:
+        if self.stopped_by_server or self.agent.shutdown.is_set():
+            # Not a failure of the work: the server pends it again (paused, or restarted
+            # since) or cancels it, by the state of its scan job when it hears back.
             await self.client.release(self.job_id)
-            log.info("scanner job %s released: the scanner is shutting down", self.job_id)
+            why = "told to stop" if self.stopped_by_server else "the scanner is shutting down"
+            log.info("scanner job %s released: %s", self.job_id, why)
             return
-        if self.stopped_by_server:
-            error_message = "Stopped: the scan job was paused or canceled."
         await self.client.complete(
             self.job_id,
             status="failed" if error_message else "completed",

@@ -276,18 +276,25 @@ def complete(
 
 
 def release(store: Store, *, scanner: Scanner, job_id: int, now: datetime) -> None:
-    """Give a job back (its scanner is shutting down): pending again for any scanner."""
+    """Give a job back (its scanner is shutting down, or was told to stop): pending again
+    for any scanner, or canceled with its canceled scan job.
+
+    A scanner told to stop by a pause gives its work back this way rather than failing
+    it, so a job restarted before the scanner heard back still finishes.
+    """
     with store.transaction() as s:
         job = _own(s, scanner=scanner, job_id=job_id)
         if ScannerJobStatus(job.status) in SCANNER_JOB_FINAL or job.status == "pending":
             return
-        move_scanner_job(
-            s,
-            job_id=job_id,
-            action=ScannerJobAction.RELEASE,
-            values={"started_at": None, "claimed_at": None},
-        )
-    log.info("scanner job %s released by %s", job_id, scanner.name)
+        scan_status = ScanJobStatus(s.get_one(ScanJob, job.scan_job_id).status)
+        values: dict[str, Any]
+        if scan_status == ScanJobStatus.CANCELED:
+            action, values = ScannerJobAction.CANCEL, {"finished_at": now}
+        else:
+            action = ScannerJobAction.RELEASE
+            values = {"started_at": None, "claimed_at": None}
+        move_scanner_job(s, job_id=job_id, action=action, values=values)
+    log.info("scanner job %s given back by %s (%s)", job_id, scanner.name, action)
 
 
 def heartbeat(
