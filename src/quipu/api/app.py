@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from fastapi import FastAPI
 
 import quipu
+from quipu import web
 from quipu.api import (
     credentials,
     errors,
@@ -129,4 +130,5 @@ def create_app(
     ):
         app.include_router(module.router)
     app.include_router(reports.router_v2)
+    web.install(app)
     return app

@@ -1,0 +1,45 @@
+"""Mounting the web UI on the server's app: its routers, static files and sign-in redirect."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from quipu.web import jobs, overview, signin
+from quipu.web.session import SignInNeeded
+
+_SECURITY_HEADERS = {
+    # Everything the UI loads comes from this server; nothing may frame it.
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def install(app: FastAPI) -> None:
+    for module in (signin, overview, jobs):
+        app.include_router(module.router)
+    app.mount(
+        "/static",
+        StaticFiles(directory=Path(__file__).with_name("static")),
+        name="static",
+    )
+
+    @app.exception_handler(SignInNeeded)
+    async def sign_in_first(request: Request, error: SignInNeeded) -> RedirectResponse:
+        return RedirectResponse(f"/login?next={quote(error.next_url)}", status_code=303)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
+        response = await call_next(request)
+        if not request.url.path.startswith(("/api/", "/scanner/")):
+            for header, value in _SECURITY_HEADERS.items():
+                response.headers.setdefault(header, value)
+        return response

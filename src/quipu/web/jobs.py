@@ -1,0 +1,166 @@
+"""Scan job pages: the list with status filters, and a job's page whose panel (status,
+per-task counters, progress, the moves its state allows) refreshes while the job runs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from quipu.domain.errors import InvalidInput, QuipuError
+from quipu.domain.states import (
+    SCAN_JOB_TRANSITIONS,
+    ScanJobAction,
+    ScanJobStatus,
+    TaskKind,
+)
+from quipu.services import scan_jobs
+from quipu.store import Store
+from quipu.store.tables import ScanJob
+from quipu.web.render import page, render
+from quipu.web.session import SignedIn, flash
+
+router = APIRouter(include_in_schema=False)
+
+PAGE_SIZE = 25
+RESULTS_PAGE_SIZE = 50
+FINAL = (ScanJobStatus.COMPLETED, ScanJobStatus.FAILED, ScanJobStatus.CANCELED)
+MOVES: dict[str, tuple[ScanJobAction, Any]] = {
+    "pause": (ScanJobAction.PAUSE, scan_jobs.pause),
+    "restart": (ScanJobAction.RESTART, scan_jobs.restart),
+    "cancel": (ScanJobAction.CANCEL, scan_jobs.cancel),
+    "approve": (ScanJobAction.APPROVE, scan_jobs.approve),
+}
+STATUS_FILTERS = [s.value for s in ScanJobStatus if s != ScanJobStatus.CREATED]
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def allowed_moves(status: str) -> list[str]:
+    """The buttons a job in ``status`` shows: exactly the moves the transition table allows."""
+    state = ScanJobStatus(status)
+    return [name for name, (action, _) in MOVES.items() if state in SCAN_JOB_TRANSITIONS[action]]
+
+
+def progress(job: ScanJob) -> tuple[int, int]:
+    """(systems done, systems to do) over every task of the job, so it only grows."""
+    done = sum(t.systems_scanned + t.systems_failed + t.systems_unreachable for t in job.tasks)
+    total = sum(t.systems_count for t in job.tasks)
+    return done, total
+
+
+def _page_number(value: str | None) -> int:
+    try:
+        return max(1, int(value or 1))
+    except ValueError:
+        return 1
+
+
+@router.get("/jobs")
+def job_list(
+    request: Request, viewer: SignedIn, status: str = "", page_no: str = "1"
+) -> HTMLResponse:
+    store = _store(request)
+    number = _page_number(page_no)
+    error = None
+    try:
+        found = scan_jobs.list_jobs(
+            store,
+            status=status or None,
+            offset=(number - 1) * PAGE_SIZE,
+            limit=PAGE_SIZE,
+        )
+    except InvalidInput as refused:
+        error, status = str(refused), ""
+        found = scan_jobs.list_jobs(store, offset=0, limit=PAGE_SIZE)
+    reports = scan_jobs.reports_of(store, job_ids=[j.id for j in found.jobs])
+    return page(
+        request,
+        "jobs.html",
+        viewer=viewer,
+        jobs=[(job, progress(job), reports.get(job.id)) for job in found.jobs],
+        count=found.count,
+        status=status,
+        statuses=STATUS_FILTERS,
+        page_no=number,
+        pages=max(1, -(-found.count // PAGE_SIZE)),
+        error=error,
+    )
+
+
+def _panel_context(request: Request, job_id: int, query: dict[str, str]) -> dict[str, Any]:
+    store = _store(request)
+    job = scan_jobs.get(store, job_id=job_id)
+    report = scan_jobs.reports_of(store, job_ids=[job.id]).get(job.id)
+    phase = TaskKind.INSPECT if query.get("phase") == "inspect" else TaskKind.CONNECT
+    result_status = query.get("result_status") or None
+    number = _page_number(query.get("results_page"))
+    try:
+        count, rows = scan_jobs.system_results(
+            store,
+            job_id=job_id,
+            kind=phase,
+            status=result_status,
+            offset=(number - 1) * RESULTS_PAGE_SIZE,
+            limit=RESULTS_PAGE_SIZE,
+        )
+    except InvalidInput:
+        result_status = None
+        count, rows = scan_jobs.system_results(
+            store, job_id=job_id, kind=phase, offset=0, limit=RESULTS_PAGE_SIZE
+        )
+    done, total = progress(job)
+    return {
+        "job": job,
+        "message": scan_jobs.job_message(job.status, job.status_message),
+        "task_message": scan_jobs.task_message,
+        "report": report,
+        "done": done,
+        "total": total,
+        "live": ScanJobStatus(job.status) not in FINAL,
+        "moves": allowed_moves(job.status),
+        "phase": phase.value,
+        "result_status": result_status or "",
+        "results": rows,
+        "results_count": count,
+        "results_page": number,
+        "results_pages": max(1, -(-count // RESULTS_PAGE_SIZE)),
+    }
+
+
+@router.get("/jobs/{job_id}")
+def job_page(request: Request, job_id: int, viewer: SignedIn) -> HTMLResponse:
+    context = _panel_context(request, job_id, dict(request.query_params))
+    return page(request, "job.html", viewer=viewer, **context)
+
+
+@router.get("/jobs/{job_id}/panel")
+def job_panel(request: Request, job_id: int, viewer: SignedIn) -> HTMLResponse:
+    """The job's panel alone, which the page fetches again while the job is live."""
+    context = _panel_context(request, job_id, dict(request.query_params))
+    html = render("job_panel.html", viewer=viewer, **context)
+    return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+
+
+@router.post("/jobs/{job_id}/{move}")
+def move_job(request: Request, job_id: int, move: str, viewer: SignedIn) -> RedirectResponse:
+    response = RedirectResponse(f"/jobs/{job_id}", status_code=303)
+    if move not in MOVES:
+        flash(response, request, kind="error", text=f"Unknown move {move!r}.")
+        return response
+    _, act = MOVES[move]
+    try:
+        job = act(_store(request), job_id=job_id, now=datetime.now(UTC))
+    except QuipuError as refused:
+        flash(response, request, kind="error", text=str(refused))
+        return response
+    dispatcher = getattr(request.app.state, "dispatcher", None)
+    if dispatcher is not None:
+        dispatcher.poke()
+    flash(response, request, text=f"Scan job {job_id}: {move} done; it is now {job.status}.")
+    return response

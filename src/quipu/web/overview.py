@@ -1,0 +1,41 @@
+"""The overview: what is running and waiting, the scanner fleet, alarms, the latest reports."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from quipu.services import alarms, reports, scan_jobs, scanners
+from quipu.settings import Settings
+from quipu.store import Store
+from quipu.web.render import page
+from quipu.web.session import SignedIn
+
+router = APIRouter(include_in_schema=False)
+
+WATCHED = ("running", "pending", "held", "paused")
+
+
+@router.get("/")
+def overview(request: Request, viewer: SignedIn) -> HTMLResponse:
+    store: Store = request.app.state.store
+    settings: Settings = request.app.state.settings
+    now = datetime.now(UTC)
+    jobs = {status: scan_jobs.list_jobs(store, status=status, limit=5) for status in WATCHED}
+    fleet = scanners.list_scanners(store, now=now, timeout_s=settings.heartbeat_timeout_s)
+    alarm_count, latest_alarms = alarms.list_alarms(store, offset=0, limit=5)
+    report_count, latest_reports = reports.list_views(store, offset=0, limit=5)
+    return page(
+        request,
+        "overview.html",
+        viewer=viewer,
+        jobs=jobs,
+        online=[v for v in fleet if v.online],
+        offline=[v for v in fleet if not v.online],
+        alarm_count=alarm_count,
+        alarms=latest_alarms,
+        report_count=report_count,
+        reports=latest_reports,
+    )
