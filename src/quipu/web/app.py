@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from quipu.web import jobs, overview, signin
+from quipu.web import catalog, jobs, overview, reports, scanners, signin
 from quipu.web.session import SignInNeeded
 
 _SECURITY_HEADERS = {
@@ -24,7 +24,7 @@ _SECURITY_HEADERS = {
 
 
 def install(app: FastAPI) -> None:
-    for module in (signin, overview, jobs):
+    for module in (signin, overview, jobs, catalog, reports, scanners):
         app.include_router(module.router)
     app.mount(
         "/static",
