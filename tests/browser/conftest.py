@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -84,8 +85,20 @@ def sign_in(
 
 
 @pytest.fixture
-def page(browser: Browser, server: RunningServer) -> Iterator[Page]:
-    """A signed-in page of ``server`` at 1280x800."""
+def pg_server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[RunningServer]:
+    """The same on PostgreSQL, for the flows that run there too."""
+    with running_server(
+        kind="postgresql",
+        data_dir=tmp_path / "pg-data",
+        env=getattr(request.module, "SERVER_ENV", None),
+    ) as running:
+        yield running
+
+
+@contextmanager
+def signed_in(browser: Browser, server: RunningServer) -> Iterator[Page]:
+    """A signed-in page of ``server`` at 1280x800; fails if the UI asked for anything
+    outside the server."""
     context = new_context(browser, server)
     opened = context.new_page()
     sign_in(opened)
@@ -94,6 +107,20 @@ def page(browser: Browser, server: RunningServer) -> Iterator[Page]:
     outside = context.outside  # type: ignore[attr-defined]
     context.close()
     assert not outside, f"the UI asked for files outside the server: {outside}"
+
+
+@pytest.fixture
+def page(browser: Browser, server: RunningServer) -> Iterator[Page]:
+    """A signed-in page of ``server`` at 1280x800."""
+    with signed_in(browser, server) as opened:
+        yield opened
+
+
+@pytest.fixture
+def pg_page(browser: Browser, pg_server: RunningServer) -> Iterator[Page]:
+    """A signed-in page of ``pg_server``."""
+    with signed_in(browser, pg_server) as opened:
+        yield opened
 
 
 def shot(page: Page, name: str) -> Path:

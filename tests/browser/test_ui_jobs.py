@@ -73,9 +73,7 @@ def not_reloaded(page: Page) -> bool:
     return bool(page.evaluate("window.__notReloaded === true"))
 
 
-def test_a_job_is_watched_to_completed_without_a_reload(
-    page: Page, server: RunningServer, lab: Lab
-) -> None:
+def watch_a_job_to_completed(page: Page, server: RunningServer, lab: Lab) -> int:
     with server.client() as api:
         job_id = start(api, add_lab_scan(api, lab, name="watched"))
     page.goto(f"/jobs/{job_id}")
@@ -89,6 +87,13 @@ def test_a_job_is_watched_to_completed_without_a_reload(
     # A finished job offers no move.
     expect(page.get_by_role("button", name="Pause")).to_have_count(0)
     expect(page.get_by_role("button", name="Cancel")).to_have_count(0)
+    return job_id
+
+
+def test_a_job_is_watched_to_completed_without_a_reload(
+    page: Page, server: RunningServer, lab: Lab
+) -> None:
+    job_id = watch_a_job_to_completed(page, server, lab)
     shot(page, "job")
     page.get_by_role("link", name="Inspection", exact=True).click()
     expect(page.locator("#results")).to_contain_text("success")
@@ -97,6 +102,10 @@ def test_a_job_is_watched_to_completed_without_a_reload(
     shot(page, "jobs")
     page.goto("/")
     shot(page, "overview")
+
+
+def test_on_postgresql_too(pg_page: Page, pg_server: RunningServer, lab: Lab) -> None:
+    watch_a_job_to_completed(pg_page, pg_server, lab)
 
 
 def test_pause_and_restart_from_the_page_and_the_job_resumes(
