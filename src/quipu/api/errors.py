@@ -10,7 +10,7 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from quipu.domain.errors import (
@@ -45,9 +45,19 @@ def is_scanner_path(request: Request) -> bool:
     return request.url.path.startswith("/scanner/")
 
 
+def is_page_path(request: Request) -> bool:
+    """A page of the web UI (not the user API, the scanner API or a static file)."""
+    return not request.url.path.startswith(("/api/", "/scanner/", "/static/"))
+
+
 def error_response(
     request: Request, *, status: int, code: str, message: str, field: str | None = None
-) -> JSONResponse:
+) -> Response:
+    page_error = getattr(request.app.state, "page_error", None)
+    if page_error is not None and is_page_path(request):
+        # The web UI answers its own errors as a page, in the same words.
+        response: Response = page_error(request, status=status, message=message)
+        return response
     if is_scanner_path(request):
         body: dict[str, object] = {"error": {"code": code, "message": message}}
         if field:
@@ -70,7 +80,7 @@ def format_validation_error(error: RequestValidationError) -> tuple[str, str]:
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(QuipuError)
-    async def _quipu_error(request: Request, error: QuipuError) -> JSONResponse:
+    async def _quipu_error(request: Request, error: QuipuError) -> Response:
         field = error.field if isinstance(error, InvalidInput) else None
         status = status_of(error)
         if status == 400 and field and is_scanner_path(request):
@@ -80,7 +90,7 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+    async def _invalid_request(request: Request, error: RequestValidationError) -> Response:
         field, message = format_validation_error(error)
         status = 422 if is_scanner_path(request) else 400
         return error_response(
@@ -88,7 +98,7 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, error: StarletteHTTPException) -> Response:
         return error_response(
             request,
             status=error.status_code,

@@ -6,11 +6,12 @@ from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from quipu.web import catalog, jobs, overview, reports, scanners, signin
-from quipu.web.session import SignInNeeded
+from quipu.web.render import page
+from quipu.web.session import SignInNeeded, signed_in_viewer
 
 _SECURITY_HEADERS = {
     # Everything the UI loads comes from this server; nothing may frame it.
@@ -23,6 +24,18 @@ _SECURITY_HEADERS = {
 }
 
 
+def error_page(request: Request, *, status: int, message: str) -> HTMLResponse:
+    """A refusal or an error of a page, as a page: the server's sentence and a way back."""
+    return page(
+        request,
+        "error.html",
+        viewer=signed_in_viewer(request),
+        status_code=status,
+        status=status,
+        message=message,
+    )
+
+
 def install(app: FastAPI) -> None:
     for module in (signin, overview, jobs, catalog, reports, scanners):
         app.include_router(module.router)
@@ -31,6 +44,8 @@ def install(app: FastAPI) -> None:
         StaticFiles(directory=Path(__file__).with_name("static")),
         name="static",
     )
+
+    app.state.page_error = error_page
 
     @app.exception_handler(SignInNeeded)
     async def sign_in_first(request: Request, error: SignInNeeded) -> RedirectResponse:

@@ -86,16 +86,23 @@ def _store(request: Request) -> Store:
     return store
 
 
-async def viewer(request: Request) -> Viewer:
-    """The signed-in user; CSRF checked on every request that may change state."""
+def signed_in_viewer(request: Request) -> Viewer | None:
+    """The signed-in user of ``request``, or None (no CSRF check: for showing, not acting)."""
     token = request.cookies.get(COOKIE)
     if not token:
-        raise SignInNeeded(request.url.path)
+        return None
     try:
         principal = auth.authenticate(_store(request), token=token, now=datetime.now(UTC))
     except QuipuError:
-        raise SignInNeeded(request.url.path) from None
-    found = Viewer(principal, token)
+        return None
+    return Viewer(principal, token)
+
+
+async def viewer(request: Request) -> Viewer:
+    """The signed-in user; CSRF checked on every request that may change state."""
+    found = signed_in_viewer(request)
+    if found is None:
+        raise SignInNeeded(request.url.path)
     if request.method not in ("GET", "HEAD", "OPTIONS"):
         sent = request.headers.get(CSRF_HEADER)
         if sent is None and _is_form(request):
