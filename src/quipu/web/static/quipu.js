@@ -12,6 +12,26 @@ function confirmMoves(root) {
   });
 }
 
+// A keyboard user's place survives a refresh: the same link gets the focus back.
+function focusKey(container) {
+  var element = document.activeElement;
+  if (!element || !container.contains(element)) {
+    return null;
+  }
+  return element.tagName + "|" + (element.getAttribute("href") || "") + "|" + element.textContent;
+}
+
+function refocus(container, key) {
+  if (key === null) {
+    return;
+  }
+  container.querySelectorAll("a, button").forEach(function (element) {
+    if (focusKey(container) === null && element.tagName + "|" + (element.getAttribute("href") || "") + "|" + element.textContent === key) {
+      element.focus();
+    }
+  });
+}
+
 function livePanel(container) {
   var url = container.getAttribute("data-panel");
   var last = null;
@@ -35,8 +55,10 @@ function livePanel(container) {
       .then(function (html) {
         if (html !== last) {
           last = html;
+          var focused = focusKey(container);
           container.innerHTML = html; // rendered and escaped by the server's templates
           confirmMoves(container);
+          refocus(container, focused);
         }
         window.setTimeout(refresh, 1000);
       })
@@ -53,4 +75,45 @@ document.addEventListener("DOMContentLoaded", function () {
   if (panel) {
     livePanel(panel);
   }
+});
+
+// A list that is fetched again every few seconds (the scanners, online or offline): the
+// element names its fragment's URL in data-live-list and the pause in data-every (ms).
+function liveList(container) {
+  var url = container.getAttribute("data-live-list");
+  var every = parseInt(container.getAttribute("data-every"), 10) || 5000;
+  var last = null;
+  function refresh() {
+    // Leave the list alone while a button in it has the focus, or nobody sees it.
+    var busy = container.contains(document.activeElement) && document.activeElement.tagName === "BUTTON";
+    if (busy || document.hidden) {
+      window.setTimeout(refresh, every);
+      return;
+    }
+    fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } })
+      .then(function (response) {
+        if (response.redirected || !response.ok) {
+          throw new Error("the list answered " + response.status);
+        }
+        return response.text();
+      })
+      .then(function (html) {
+        if (html !== last) {
+          last = html;
+          var focused = focusKey(container);
+          container.innerHTML = html; // rendered and escaped by the server's templates
+          confirmMoves(container);
+          refocus(container, focused);
+        }
+        window.setTimeout(refresh, every);
+      })
+      .catch(function () {
+        window.setTimeout(refresh, Math.max(every, 5000));
+      });
+  }
+  window.setTimeout(refresh, every);
+}
+
+document.addEventListener("DOMContentLoaded", function () {
+  document.querySelectorAll("[data-live-list]").forEach(liveList);
 });
