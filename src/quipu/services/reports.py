@@ -272,11 +272,11 @@ def details_csv(store: Store, *, report_id: int) -> str:
     return out.getvalue()
 
 
-_METADATA = ', "metadata": {'
-_METADATA_END = '}}, "name": '
+_METADATA = b', "metadata": {'
+_METADATA_END = b'}}, "name": '
 
 
-def _without_metadata(line: str) -> str:
+def _without_metadata(line: bytes) -> bytes:
     """A stored system's line with its ``metadata`` cut out, unparsed.
 
     Provenance is most of each line and no count reads it, so cutting it first makes the
@@ -287,7 +287,7 @@ def _without_metadata(line: str) -> str:
     if start < 0:
         return line
     body = start + len(_METADATA)
-    if line.startswith('}, "name": ', body):
+    if line.startswith(b'}, "name": ', body):
         return line[:start] + line[body + 1 :]
     end = line.find(_METADATA_END, body)
     if end < 0:
@@ -300,21 +300,22 @@ def systems(blob: bytes, *, metadata: bool = True) -> Iterator[dict[str, Any]]:
 
     A report stored one system per line is read line by line; any other layout (an empty
     report, one written whole) is parsed whole. Without ``metadata``, systems come without
-    their provenance (faster, for counts and the insights report).
+    their provenance (faster, for counts, the insights report and the web UI's table).
+    Lines stay bytes until ``json.loads``: the provenance cut out is never decoded.
     """
-    with gzip.open(io.BytesIO(blob), "rt", encoding="utf-8", newline="\n") as text:
-        head = text.readline()
-        if not head.rstrip("\n").endswith('"system_fingerprints": ['):
-            for system in json.loads(head + text.read())["system_fingerprints"]:
+    with gzip.open(io.BytesIO(blob), "rb") as raw:
+        head = raw.readline()
+        if not head.rstrip(b"\n").endswith(b'"system_fingerprints": ['):
+            for system in json.loads(head + raw.read())["system_fingerprints"]:
                 if not metadata:
                     system.pop("metadata", None)
                 yield system
             return
-        for line in text:
-            line = line.rstrip("\n")
-            if line == "]}":
+        for line in raw:
+            line = line.rstrip(b"\n")
+            if line == b"]}":
                 return
-            line = line.removesuffix(",")
+            line = line.removesuffix(b",")
             yield json.loads(line if metadata else _without_metadata(line))
 
 
