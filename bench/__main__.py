@@ -19,7 +19,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import FrameType
 
-BENCHMARKS = ("discovery", "inspection", "reports", "claims", "reassign", "vcenter", "satellite")
+BENCHMARKS = (
+    "discovery",
+    "inspection",
+    "reports",
+    "claims",
+    "reassign",
+    "vcenter",
+    "satellite",
+    "ui",
+)
 METADATA = frozenset({"machine", "results"})
 """``bench <word>:`` lines that describe a run rather than give a figure."""
 

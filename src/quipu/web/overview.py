@@ -3,19 +3,41 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from quipu.domain.errors import NotFound
 from quipu.services import alarms, reports, scan_jobs, scanners
 from quipu.settings import Settings
 from quipu.store import Store
+from quipu.web import estate
 from quipu.web.render import page
 from quipu.web.session import SignedIn
 
 router = APIRouter(include_in_schema=False)
 
 WATCHED = ("running", "pending", "held", "paused")
+
+
+def estate_of(store: Store, latest: list[reports.ReportView]) -> dict[str, Any] | None:
+    """The estate picture: systems by OS and by infrastructure type in the latest report."""
+    if not latest:
+        return None
+    report_id = latest[0].report.id
+    try:
+        table = estate.CACHE.table(store, report_id=report_id)
+    except NotFound:  # removed since it was listed
+        return None
+    return {
+        "report_id": report_id,
+        "systems": len(table.rows),
+        "charts": [
+            ("By operating system", "os", estate.bars(table.os_names)),
+            ("By infrastructure type", "infra", estate.bars(table.infrastructure_types)),
+        ],
+    }
 
 
 @router.get("/")
@@ -38,4 +60,5 @@ def overview(request: Request, viewer: SignedIn) -> HTMLResponse:
         alarms=latest_alarms,
         report_count=report_count,
         reports=latest_reports,
+        estate=estate_of(store, latest_reports),
     )
