@@ -16,12 +16,10 @@ from quipu.domain.states import SourceType
 from quipu.services import credentials
 from quipu.store.secrets import SecretBox
 from quipu.web.catalog_forms import (
-    PAGE_SIZE,
     Form,
     Refusal,
     form_of,
-    page_count,
-    page_number,
+    list_page,
     redirect,
     refusal,
     store_of,
@@ -82,22 +80,15 @@ def _logins(view: credentials.CredentialView) -> list[str]:
 def credential_list(
     request: Request, viewer: SignedIn, search: str = "", page_no: str = "1"
 ) -> HTMLResponse:
-    number = page_number(page_no)
-    count, views = credentials.list_credentials(
-        store_of(request),
-        search_by_name=search.strip() or None,
-        offset=(number - 1) * PAGE_SIZE,
-        limit=PAGE_SIZE,
-    )
-    return page(
+    return list_page(
         request,
-        "credentials.html",
-        viewer=viewer,
-        credentials=[(v, _logins(v)) for v in views],
-        count=count,
-        search=search.strip(),
-        page_no=number,
-        pages=page_count(count),
+        viewer,
+        template="credentials.html",
+        lister=credentials.list_credentials,
+        search=search,
+        page_no=page_no,
+        rows="credentials",
+        shown=lambda views: [(v, _logins(v)) for v in views],
         types=TYPES,
     )
 

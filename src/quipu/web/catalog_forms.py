@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from quipu.domain.errors import InvalidInput, QuipuError
 from quipu.store import Store
-from quipu.web.session import CSRF_FIELD, flash
+from quipu.web.render import page
+from quipu.web.session import CSRF_FIELD, Viewer, flash
 
 PAGE_SIZE = 20
 LOOKUP_LIMIT = 1000
@@ -31,6 +33,40 @@ def page_number(value: str | None) -> int:
         return max(1, int(value or 1))
     except ValueError:
         return 1
+
+
+def list_page(
+    request: Request,
+    viewer: Viewer,
+    *,
+    template: str,
+    lister: Callable[..., tuple[int, Sequence[Any]]],
+    search: str,
+    page_no: str,
+    rows: str,
+    shown: Callable[[Sequence[Any]], Sequence[Any]] = lambda views: views,
+    **context: Any,
+) -> HTMLResponse:
+    """One page of a catalog list, searched by name: ``lister`` is the service's list
+    function; its views go to the template as ``rows`` (through ``shown``)."""
+    number = page_number(page_no)
+    count, views = lister(
+        store_of(request),
+        search_by_name=search.strip() or None,
+        offset=(number - 1) * PAGE_SIZE,
+        limit=PAGE_SIZE,
+    )
+    context[rows] = shown(views)
+    return page(
+        request,
+        template,
+        viewer=viewer,
+        count=count,
+        search=search.strip(),
+        page_no=number,
+        pages=page_count(count),
+        **context,
+    )
 
 
 def page_count(count: int) -> int:

@@ -19,9 +19,8 @@ from quipu.web.catalog_forms import (
     Form,
     Refusal,
     form_of,
+    list_page,
     ordered_ids,
-    page_count,
-    page_number,
     redirect,
     refusal,
     show_choices,
@@ -43,22 +42,14 @@ FIELD_SHOWN = {
 def scan_list(
     request: Request, viewer: SignedIn, search: str = "", page_no: str = "1"
 ) -> HTMLResponse:
-    number = page_number(page_no)
-    count, views = scans.list_scans(
-        store_of(request),
-        search_by_name=search.strip() or None,
-        offset=(number - 1) * PAGE_SIZE,
-        limit=PAGE_SIZE,
-    )
-    return page(
+    return list_page(
         request,
-        "scans.html",
-        viewer=viewer,
-        scans=views,
-        count=count,
-        search=search.strip(),
-        page_no=number,
-        pages=page_count(count),
+        viewer,
+        template="scans.html",
+        lister=scans.list_scans,
+        search=search,
+        page_no=page_no,
+        rows="scans",
     )
 
 

@@ -18,15 +18,13 @@ from quipu.settings import Settings
 from quipu.store import Store
 from quipu.web.catalog_forms import (
     LOOKUP_LIMIT,
-    PAGE_SIZE,
     Form,
     Refusal,
     decimal_number,
     form_of,
     id_list,
+    list_page,
     ordered_ids,
-    page_count,
-    page_number,
     redirect,
     refusal,
     show_choices,
@@ -52,22 +50,14 @@ FIELD_SHOWN = {
 def source_list(
     request: Request, viewer: SignedIn, search: str = "", page_no: str = "1"
 ) -> HTMLResponse:
-    number = page_number(page_no)
-    count, views = sources.list_sources(
-        store_of(request),
-        search_by_name=search.strip() or None,
-        offset=(number - 1) * PAGE_SIZE,
-        limit=PAGE_SIZE,
-    )
-    return page(
+    return list_page(
         request,
-        "sources.html",
-        viewer=viewer,
-        sources=views,
-        count=count,
-        search=search.strip(),
-        page_no=number,
-        pages=page_count(count),
+        viewer,
+        template="sources.html",
+        lister=sources.list_sources,
+        search=search,
+        page_no=page_no,
+        rows="sources",
         types=TYPES,
     )
 

@@ -1,5 +1,6 @@
-// Quipu's web UI needs JavaScript for two things only: a live scan job panel, and a
-// confirmation before an irreversible move. Every page works without it.
+// Quipu's web UI needs JavaScript for two things only: parts of a page that refresh
+// themselves (a live scan job's panel, the scanner list), and a confirmation before an
+// irreversible move. Every page works without it.
 "use strict";
 
 function confirmMoves(root) {
@@ -13,87 +14,45 @@ function confirmMoves(root) {
 }
 
 // A keyboard user's place survives a refresh: the same link gets the focus back.
+function keyOf(element) {
+  return element.tagName + "|" + (element.getAttribute("href") || "") + "|" + element.textContent;
+}
+
 function focusKey(container) {
   var element = document.activeElement;
-  if (!element || !container.contains(element)) {
-    return null;
-  }
-  return element.tagName + "|" + (element.getAttribute("href") || "") + "|" + element.textContent;
+  return element && container.contains(element) ? keyOf(element) : null;
 }
 
 function refocus(container, key) {
   if (key === null) {
     return;
   }
-  container.querySelectorAll("a, button").forEach(function (element) {
-    if (focusKey(container) === null && element.tagName + "|" + (element.getAttribute("href") || "") + "|" + element.textContent === key) {
-      element.focus();
-    }
+  var same = Array.prototype.find.call(container.querySelectorAll("a, button"), function (element) {
+    return keyOf(element) === key;
   });
+  if (same) {
+    same.focus();
+  }
 }
 
-function livePanel(container) {
-  var url = container.getAttribute("data-panel");
+// Fetch the server-rendered fragment at ``url`` every ``every`` ms and put it in
+// ``container`` while ``stillLive()`` holds; left alone while one of its buttons has the
+// focus (it may be being pressed) or nobody sees the page.
+function refreshing(container, url, every, stillLive) {
   var last = null;
   function refresh() {
-    var panel = container.querySelector(".panel");
-    if (!panel || panel.getAttribute("data-live") !== "true") {
+    if (!stillLive()) {
       return;
     }
-    // Leave the panel alone while a button in it has the focus or is being pressed.
-    if (container.contains(document.activeElement) && document.activeElement.tagName === "BUTTON") {
-      window.setTimeout(refresh, 1000);
-      return;
-    }
-    fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } })
-      .then(function (response) {
-        if (response.redirected || !response.ok) {
-          throw new Error("the panel answered " + response.status);
-        }
-        return response.text();
-      })
-      .then(function (html) {
-        if (html !== last) {
-          last = html;
-          var focused = focusKey(container);
-          container.innerHTML = html; // rendered and escaped by the server's templates
-          confirmMoves(container);
-          refocus(container, focused);
-        }
-        window.setTimeout(refresh, 1000);
-      })
-      .catch(function () {
-        window.setTimeout(refresh, 5000);
-      });
-  }
-  window.setTimeout(refresh, 1000);
-}
-
-document.addEventListener("DOMContentLoaded", function () {
-  confirmMoves(document);
-  var panel = document.getElementById("job-panel");
-  if (panel) {
-    livePanel(panel);
-  }
-});
-
-// A list that is fetched again every few seconds (the scanners, online or offline): the
-// element names its fragment's URL in data-live-list and the pause in data-every (ms).
-function liveList(container) {
-  var url = container.getAttribute("data-live-list");
-  var every = parseInt(container.getAttribute("data-every"), 10) || 5000;
-  var last = null;
-  function refresh() {
-    // Leave the list alone while a button in it has the focus, or nobody sees it.
-    var busy = container.contains(document.activeElement) && document.activeElement.tagName === "BUTTON";
-    if (busy || document.hidden) {
+    var pressing = container.contains(document.activeElement) && document.activeElement.tagName === "BUTTON";
+    if (pressing || document.hidden) {
       window.setTimeout(refresh, every);
       return;
     }
     fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } })
       .then(function (response) {
         if (response.redirected || !response.ok) {
-          throw new Error("the list answered " + response.status);
+          throw new Error(url + " answered " + response.status);
         }
         return response.text();
       })
@@ -115,5 +74,18 @@ function liveList(container) {
 }
 
 document.addEventListener("DOMContentLoaded", function () {
-  document.querySelectorAll("[data-live-list]").forEach(liveList);
+  confirmMoves(document);
+  var job = document.getElementById("job-panel");
+  if (job) {
+    refreshing(job, job.getAttribute("data-panel"), 1000, function () {
+      var panel = job.querySelector(".panel");
+      return panel !== null && panel.getAttribute("data-live") === "true";
+    });
+  }
+  document.querySelectorAll("[data-live-list]").forEach(function (list) {
+    var every = parseInt(list.getAttribute("data-every"), 10) || 5000;
+    refreshing(list, list.getAttribute("data-live-list"), every, function () {
+      return true;
+    });
+  });
 });
