@@ -51,7 +51,7 @@ from quipu.api.app import create_app
 from quipu.domain.states import ReportOrigin, ScanJobStatus, ScanJobType
 from quipu.reports import build_deployments, build_details
 from quipu.services import auth
-from quipu.services.reports import _pack, _pack_deployments
+from quipu.services.reports import _pack, _pack_deployments, _pack_summary
 from quipu.settings import Settings
 from quipu.store import Store
 from quipu.store.migrate import upgrade
@@ -117,6 +117,7 @@ def store_report(store: Store, *, systems: int) -> tuple[int, int]:
         report.deployments_count = len(deployments["system_fingerprints"])
         report.details_gz = _pack(details)
         report.deployments_gz = _pack_deployments(deployments)
+        report.summary_gz = _pack_summary(deployments["system_fingerprints"])
         return report.id, report.deployments_count
 
 

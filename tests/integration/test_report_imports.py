@@ -465,3 +465,20 @@ def test_systems_of_the_platform_types_are_named_from_their_nested_facts() -> No
         "aap.example.com",
         "acs.example.com",
     ]
+
+
+def test_a_report_keeps_a_summary_of_its_systems_and_older_ones_are_read_whole(
+    store: Store,
+) -> None:
+    (_, first), (_, second) = two_reports(store)
+    made = report_imports.merge(store, report_ids=[first, second], now=LATER)
+    stored = list(reports.summaries(store, report_id=made.report_id))
+    with store.transaction() as s:
+        blob = s.get_one(Report, made.report_id).deployments_gz
+    whole = list(reports.systems(blob))
+    assert [s["name"] for s in stored] == [s["name"] for s in whole]
+    assert all(set(s) <= set(reports.SUMMARY_FIELDS) for s in stored)
+    assert stored[0]["sources"] == whole[0]["sources"]
+    with store.transaction() as s:
+        s.get_one(Report, made.report_id).summary_gz = None
+    assert list(reports.summaries(store, report_id=made.report_id)) == stored

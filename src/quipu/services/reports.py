@@ -16,7 +16,7 @@ import socket
 import tarfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -70,6 +70,29 @@ def _pack_deployments(document: dict[str, Any]) -> bytes:
     return out.getvalue()
 
 
+SUMMARY_FIELDS = (
+    "architecture",
+    "cpu_count",
+    "infrastructure_type",
+    "ip_addresses",
+    "name",
+    "os_name",
+    "os_release",
+    "sources",
+)
+"""What a list of a report's systems shows (the web UI's table and its filters)."""
+
+
+def _summary(system: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: system[key] for key in SUMMARY_FIELDS if key in system}
+
+
+def _pack_summary(systems: Sequence[Mapping[str, Any]]) -> bytes:
+    """Each system's summary, one JSON object per line (see ``Report.summary_gz``)."""
+    lines = (json.dumps(_summary(system), sort_keys=True) + "\n" for system in systems)
+    return gzip.compress("".join(lines).encode(), compresslevel=6, mtime=0)
+
+
 def build(s: Session, *, job: ScanJob, now: datetime) -> Report:
     """Build and store the details and deployments reports of ``job`` (in its transaction)."""
     tasks = list(
@@ -120,6 +143,7 @@ def build(s: Session, *, job: ScanJob, now: datetime) -> Report:
     report.deployments_count = len(deployments["system_fingerprints"])
     report.details_gz = _pack(details)
     report.deployments_gz = _pack_deployments(deployments)
+    report.summary_gz = _pack_summary(deployments["system_fingerprints"])
     log.info(
         "report %s of scan job %s: %d systems, %d deployments",
         report.id,
@@ -317,6 +341,22 @@ def systems(blob: bytes, *, metadata: bool = True) -> Iterator[dict[str, Any]]:
                 return
             line = line.removesuffix(b",")
             yield json.loads(line if metadata else _without_metadata(line))
+
+
+def summaries(store: Store, *, report_id: int) -> Iterator[dict[str, Any]]:
+    """Each system of a report's deployments as its ``SUMMARY_FIELDS``, in report order:
+    from the stored summary, or (a report stored before there was one) from the
+    deployments report itself."""
+    with store.transaction() as s:
+        stored = s.scalar(select(Report.summary_gz).where(Report.id == report_id))
+        blob = None if stored is not None else _deployments_blob(s, report_id=report_id)
+    if blob is not None:
+        yield from (_summary(system) for system in systems(blob, metadata=False))
+        return
+    assert stored is not None
+    with gzip.open(io.BytesIO(stored), "rb") as lines:
+        for line in lines:
+            yield json.loads(line)
 
 
 def _deployments_blob(s: Session, *, report_id: int) -> bytes:

@@ -387,6 +387,9 @@ class Report(Base):
     """Distinct systems after deduplication and merge."""
     details_gz: Mapped[bytes] = mapped_column(LargeBinary)
     deployments_gz: Mapped[bytes] = mapped_column(LargeBinary)
+    summary_gz: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    """Each deployments system's ``SUMMARY_FIELDS`` (services.reports), one per line: what a
+    list of systems reads, without decompressing the provenance (None for older reports)."""
     created_at: Mapped[datetime]
 
 

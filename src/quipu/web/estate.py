@@ -292,9 +292,7 @@ class Cache:
                 with self._lock:
                     found = self._tables.get(report_id)
                 if found is None:
-                    blob = deployments_blob(store, report_id=report_id)
-                    found = parse(report_id, reports.systems(blob, metadata=False))
-                    del blob
+                    found = parse(report_id, reports.summaries(store, report_id=report_id))
                     self._keep(found)
         finally:
             with self._lock:
