@@ -49,9 +49,8 @@ from bench.machine import machine, version
 from bench.reports import synthetic_sources
 from quipu.api.app import create_app
 from quipu.domain.states import ReportOrigin, ScanJobStatus, ScanJobType
-from quipu.reports import build_deployments, build_details
 from quipu.services import auth
-from quipu.services.reports import _pack, _pack_deployments, _pack_summary
+from quipu.services.reports import fill
 from quipu.settings import Settings
 from quipu.store import Store
 from quipu.store.migrate import upgrade
@@ -105,19 +104,7 @@ def store_report(store: Store, *, systems: int) -> tuple[int, int]:
         )
         s.add(report)
         s.flush()
-        common = {
-            "report_id": report.id,
-            "sources": sources,
-            "report_version": report.report_version,
-            "platform_id": platform_id,
-        }
-        details = build_details(**common)
-        deployments = build_deployments(**common)
-        report.systems_count = sum(len(source["facts"]) for source in details["sources"])
-        report.deployments_count = len(deployments["system_fingerprints"])
-        report.details_gz = _pack(details)
-        report.deployments_gz = _pack_deployments(deployments)
-        report.summary_gz = _pack_summary(deployments["system_fingerprints"])
+        fill(report, sources=lambda: sources)
         return report.id, report.deployments_count
 
 

@@ -163,3 +163,27 @@ def start_server(
         time.sleep(0.1)
     server.stop()
     raise RuntimeError(f"quipu server did not answer within 30 s:\n{server.log()}")
+
+
+def start_scanner(
+    server: RunningServer, *, api_key: str, log: Path, concurrency: int = 2
+) -> subprocess.Popen[bytes]:
+    """A real ``quipu scanner run`` process pulling work from ``server``, its output in
+    ``log``; the caller stops it."""
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "quipu.cli.quipu",
+                "scanner",
+                "run",
+                "--server",
+                server.url,
+                "--concurrency",
+                str(concurrency),
+            ],
+            env={**server.env, "QUIPU_SCANNER_API_KEY": api_key},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import re
 import signal
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +20,7 @@ from quipu.store import Store
 from quipu.store.tables import Alarm, User
 from tests.browser.conftest import shot, sign_in
 from tests.e2e.scans import created
-from tests.servers import RunningServer, free_port, register_secret
+from tests.servers import RunningServer, free_port, register_secret, start_scanner
 
 pytestmark = pytest.mark.browser
 
@@ -33,26 +31,6 @@ SERVER_ENV = {
     "QUIPU_HEARTBEAT_TIMEOUT_S": str(TIMEOUT_S),
     "QUIPU_DISPATCH_INTERVAL_S": "0.2",
 }
-
-
-def start_scanner(server: RunningServer, *, api_key: str, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "quipu.cli.quipu",
-                "scanner",
-                "run",
-                "--server",
-                server.url,
-                "--concurrency",
-                "1",
-            ],
-            env={**server.env, "QUIPU_SCANNER_API_KEY": api_key},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
 
 
 def heartbeat(server: RunningServer, api_key: str) -> int:
@@ -113,7 +91,7 @@ def test_a_scanner_added_on_the_page_goes_online_then_offline_without_a_reload(
 
     page.goto("/scanners")
     page.evaluate("window.__notReloaded = true")
-    process = start_scanner(server, api_key=key, log=tmp_path / "scanner.log")
+    process = start_scanner(server, concurrency=1, api_key=key, log=tmp_path / "scanner.log")
     try:
         expect(edge.locator(".state")).to_have_text("online", timeout=20_000)
         expect(edge.locator(".version")).to_have_text(quipu.__version__)

@@ -4,8 +4,6 @@ killed mid-job; its work finishes on the other, every system exactly once."""
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -18,7 +16,7 @@ from quipu.lab import Lab
 from quipu.store import Store
 from quipu.store.tables import ScannerJob, SystemResult
 from tests.labs import running_lab
-from tests.servers import RunningServer, register_secret, start_server
+from tests.servers import RunningServer, register_secret, start_scanner, start_server
 
 pytestmark = pytest.mark.lab
 
@@ -38,26 +36,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     root = tmp_path_factory.mktemp("fleet-lab") / "lab"
     with running_lab(root=root, hosts=HOSTS, slow=SLOW, net="127.0.231", port=2231) as lab:
         yield lab
-
-
-def start_scanner(server: RunningServer, *, api_key: str, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "quipu.cli.quipu",
-                "scanner",
-                "run",
-                "--server",
-                server.url,
-                "--concurrency",
-                "2",
-            ],
-            env={**server.env, "QUIPU_SCANNER_API_KEY": api_key},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
 
 
 def wait_for(predicate, *, timeout: float, what: str) -> float:  # type: ignore[no-untyped-def]

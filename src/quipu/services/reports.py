@@ -16,7 +16,7 @@ import socket
 import tarfile
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -93,6 +93,23 @@ def _pack_summary(systems: Sequence[Mapping[str, Any]]) -> bytes:
     return gzip.compress("".join(lines).encode(), compresslevel=6, mtime=0)
 
 
+def fill(report: Report, *, sources: Callable[[], Sequence[SourceFacts]]) -> None:
+    """Build ``report``'s documents from the facts ``sources()`` gives (called once per
+    document: facts may be read as they are consumed) and store them and their counts."""
+    common: dict[str, Any] = {
+        "report_id": report.id,
+        "report_version": report.report_version,
+        "platform_id": report.report_platform_id,
+    }
+    details = build_details(sources=list(sources()), **common)
+    deployments = build_deployments(sources=list(sources()), **common)
+    report.systems_count = sum(len(source["facts"]) for source in details["sources"])
+    report.deployments_count = len(deployments["system_fingerprints"])
+    report.details_gz = _pack(details)
+    report.deployments_gz = _pack_deployments(deployments)
+    report.summary_gz = _pack_summary(deployments["system_fingerprints"])
+
+
 def build(s: Session, *, job: ScanJob, now: datetime) -> Report:
     """Build and store the details and deployments reports of ``job`` (in its transaction)."""
     tasks = list(
@@ -127,23 +144,7 @@ def build(s: Session, *, job: ScanJob, now: datetime) -> Report:
             for task in tasks
         ]
 
-    details = build_details(
-        report_id=report.id,
-        sources=sources(),
-        report_version=report.report_version,
-        platform_id=platform_id,
-    )
-    deployments = build_deployments(
-        report_id=report.id,
-        sources=sources(),
-        report_version=report.report_version,
-        platform_id=platform_id,
-    )
-    report.systems_count = sum(len(source["facts"]) for source in details["sources"])
-    report.deployments_count = len(deployments["system_fingerprints"])
-    report.details_gz = _pack(details)
-    report.deployments_gz = _pack_deployments(deployments)
-    report.summary_gz = _pack_summary(deployments["system_fingerprints"])
+    fill(report, sources=sources)
     log.info(
         "report %s of scan job %s: %d systems, %d deployments",
         report.id,
