@@ -24,6 +24,16 @@ class Settings:
     dispatch_interval_s: float = 1.0
     admin_password: str | None = None
     """Password for user ``admin`` created on first start; generated when not given."""
+    approval_timeout_s: float = 0.0
+    """A held job not approved within this many seconds fails; 0: held jobs never expire."""
+    stall_unclaimed_s: float = 300.0
+    """Work no scanner has claimed for this long raises an alarm."""
+    stall_unstarted_s: float = 120.0
+    """Work claimed but not started for this long raises an alarm."""
+    stall_overrun_factor: float = 3.0
+    """A job running this many times longer than its progress predicts raises an alarm."""
+    clock_file: Path | None = None
+    """Test tooling: the server's time is the system time plus the seconds in this file."""
 
     @property
     def database_kind(self) -> str:
@@ -45,6 +55,13 @@ class Settings:
             token_ttl_s=_number(env, "QUIPU_TOKEN_TTL_S", 24 * 3600.0, float, minimum=1),
             dispatch_interval_s=_number(env, "QUIPU_DISPATCH_INTERVAL_S", 1.0, float, minimum=0.01),
             admin_password=env.get("QUIPU_ADMIN_PASSWORD") or None,
+            approval_timeout_s=_number(env, "QUIPU_APPROVAL_TIMEOUT_S", 0.0, float, minimum=0),
+            stall_unclaimed_s=_number(env, "QUIPU_STALL_UNCLAIMED_S", 300.0, float, minimum=1),
+            stall_unstarted_s=_number(env, "QUIPU_STALL_UNSTARTED_S", 120.0, float, minimum=1),
+            stall_overrun_factor=_number(
+                env, "QUIPU_STALL_OVERRUN_FACTOR", 3.0, float, minimum=1.1
+            ),
+            clock_file=Path(env["QUIPU_CLOCK_FILE"]) if env.get("QUIPU_CLOCK_FILE") else None,
         )
 
 

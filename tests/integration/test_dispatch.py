@@ -152,7 +152,7 @@ def test_a_job_connects_then_inspects_then_completes(
 ) -> None:
     local = builtin(store, tmp_path)
     scan_id = add_scan(store, box)
-    job_id = scan_jobs.start(store, scan_id=scan_id, now=NOW).id
+    job_id = scan_jobs.start(store, scan_id=scan_id, now=NOW, by="user:admin").id
     loop = DispatchLoop(store, settings=settings)
     reachable = {"127.0.100.1", "127.0.100.2", "127.0.100.5"}
 
@@ -189,7 +189,7 @@ def test_zero_reachable_fails_the_job_at_inspection_saying_so(
     store: Store, settings: Settings, box: SecretBox, tmp_path: Path
 ) -> None:
     local = builtin(store, tmp_path)
-    job_id = scan_jobs.start(store, scan_id=add_scan(store, box), now=NOW).id
+    job_id = scan_jobs.start(store, scan_id=add_scan(store, box), now=NOW, by="user:admin").id
     loop = DispatchLoop(store, settings=settings)
     loop.tick(NOW)
     work(store, box, scanner=local, reachable=set())
@@ -204,9 +204,14 @@ def test_jobs_run_serially_in_start_order(
     store: Store, settings: Settings, box: SecretBox, tmp_path: Path
 ) -> None:
     local = builtin(store, tmp_path)
-    first = scan_jobs.start(store, scan_id=add_scan(store, box, name="a"), now=NOW).id
+    first = scan_jobs.start(
+        store, scan_id=add_scan(store, box, name="a"), now=NOW, by="user:admin"
+    ).id
     second = scan_jobs.start(
-        store, scan_id=add_scan(store, box, name="b"), now=NOW + timedelta(seconds=1)
+        store,
+        scan_id=add_scan(store, box, name="b"),
+        now=NOW + timedelta(seconds=1),
+        by="user:admin",
     ).id
     loop = DispatchLoop(store, settings=settings)
     loop.tick(NOW)
@@ -224,7 +229,7 @@ def test_pause_and_restart_resume_without_scanning_a_system_twice(
     store: Store, settings: Settings, box: SecretBox, tmp_path: Path
 ) -> None:
     local = builtin(store, tmp_path)
-    job_id = scan_jobs.start(store, scan_id=add_scan(store, box), now=NOW).id
+    job_id = scan_jobs.start(store, scan_id=add_scan(store, box), now=NOW, by="user:admin").id
     loop = DispatchLoop(store, settings=settings)
     loop.tick(NOW)
     seen: Counter[str] = Counter()
@@ -242,7 +247,7 @@ def test_pause_and_restart_resume_without_scanning_a_system_twice(
         now=NOW,
     )
     seen[half] += 1
-    scan_jobs.pause(store, job_id=job_id, now=NOW)
+    scan_jobs.pause(store, job_id=job_id, now=NOW, by="user:admin")
     directive = protocol.progress(
         store, scanner=local, job_id=claimed["jobId"], progress_count=1, result_count=1
     )
@@ -260,7 +265,7 @@ def test_pause_and_restart_resume_without_scanning_a_system_twice(
     assert job_of(store, job_id).status == "paused"
     assert protocol.claim(store, box, scanner=local, limit=10, now=NOW) == []
 
-    scan_jobs.restart(store, job_id=job_id, now=NOW)
+    scan_jobs.restart(store, job_id=job_id, now=NOW, by="user:admin")
     for _ in range(3):
         loop.tick(NOW)
         work(store, box, scanner=local, reachable=reachable, seen=seen)
@@ -276,12 +281,12 @@ def test_a_job_restarted_before_its_stopped_scanner_hears_back_still_completes(
     store: Store, settings: Settings, box: SecretBox, tmp_path: Path
 ) -> None:
     local = builtin(store, tmp_path)
-    job_id = scan_jobs.start(store, scan_id=add_scan(store, box), now=NOW).id
+    job_id = scan_jobs.start(store, scan_id=add_scan(store, box), now=NOW, by="user:admin").id
     loop = DispatchLoop(store, settings=settings)
     loop.tick(NOW)
     claimed = protocol.claim(store, box, scanner=local, limit=1, now=NOW)[0]
     protocol.start(store, scanner=local, job_id=claimed["jobId"], now=NOW)
-    scan_jobs.pause(store, job_id=job_id, now=NOW)
+    scan_jobs.pause(store, job_id=job_id, now=NOW, by="user:admin")
     assert (
         protocol.progress(
             store, scanner=local, job_id=claimed["jobId"], progress_count=0, result_count=0
@@ -290,7 +295,7 @@ def test_a_job_restarted_before_its_stopped_scanner_hears_back_still_completes(
     )
     # The operator restarts while the scanner is still winding down; then it gives the
     # work back, as a scanner told to stop does.
-    scan_jobs.restart(store, job_id=job_id, now=NOW)
+    scan_jobs.restart(store, job_id=job_id, now=NOW, by="user:admin")
     protocol.release(store, scanner=local, job_id=claimed["jobId"], now=NOW)
     with store.transaction() as s:
         assert s.get_one(ScannerJob, claimed["jobId"]).status == "pending"
@@ -308,11 +313,11 @@ def test_work_given_back_after_a_cancel_is_canceled_with_its_job(
     store: Store, settings: Settings, box: SecretBox, tmp_path: Path
 ) -> None:
     local = builtin(store, tmp_path)
-    job_id = scan_jobs.start(store, scan_id=add_scan(store, box), now=NOW).id
+    job_id = scan_jobs.start(store, scan_id=add_scan(store, box), now=NOW, by="user:admin").id
     DispatchLoop(store, settings=settings).tick(NOW)
     claimed = protocol.claim(store, box, scanner=local, limit=1, now=NOW)[0]
     protocol.start(store, scanner=local, job_id=claimed["jobId"], now=NOW)
-    scan_jobs.cancel(store, job_id=job_id, now=NOW)
+    scan_jobs.cancel(store, job_id=job_id, now=NOW, by="user:admin")
     protocol.release(store, scanner=local, job_id=claimed["jobId"], now=NOW)
     with store.transaction() as s:
         statuses = set(s.scalars(select(ScannerJob.status)))
@@ -324,10 +329,10 @@ def test_cancel_drops_unclaimed_work_and_is_final(
     store: Store, settings: Settings, box: SecretBox, tmp_path: Path
 ) -> None:
     local = builtin(store, tmp_path)
-    job_id = scan_jobs.start(store, scan_id=add_scan(store, box), now=NOW).id
+    job_id = scan_jobs.start(store, scan_id=add_scan(store, box), now=NOW, by="user:admin").id
     loop = DispatchLoop(store, settings=settings)
     loop.tick(NOW)
-    scan_jobs.cancel(store, job_id=job_id, now=NOW)
+    scan_jobs.cancel(store, job_id=job_id, now=NOW, by="user:admin")
     assert protocol.claim(store, box, scanner=local, limit=10, now=NOW) == []
     with store.transaction() as s:
         statuses = set(s.scalars(select(ScannerJob.status)))
@@ -336,18 +341,20 @@ def test_cancel_drops_unclaimed_work_and_is_final(
     from quipu.domain.errors import IllegalTransition
 
     with pytest.raises(IllegalTransition, match=f"Scan job {job_id} is canceled"):
-        scan_jobs.restart(store, job_id=job_id, now=NOW)
+        scan_jobs.restart(store, job_id=job_id, now=NOW, by="user:admin")
 
 
 def test_mediated_source_holds_until_approved(
     store: Store, settings: Settings, box: SecretBox, tmp_path: Path
 ) -> None:
     builtin(store, tmp_path)
-    job = scan_jobs.start(store, scan_id=add_scan(store, box, mediated=True), now=NOW)
+    job = scan_jobs.start(
+        store, scan_id=add_scan(store, box, mediated=True), now=NOW, by="user:admin"
+    )
     assert job.status == "held" and "approval" in job.status_message
     DispatchLoop(store, settings=settings).tick(NOW)
     assert job_of(store, job.id).status == "held"
-    scan_jobs.approve(store, job_id=job.id, now=NOW)
+    scan_jobs.approve(store, job_id=job.id, now=NOW, by="user:admin")
     DispatchLoop(store, settings=settings).tick(NOW)
     assert job_of(store, job.id).status == "running"
 
@@ -360,7 +367,7 @@ def test_silent_scanner_work_goes_to_another_keeping_its_results(
         b = Scanner(name="b", api_key_hash="hb", bind=[], created_at=NOW, last_heartbeat=NOW)
         s.add_all([a, b])
     scan_id = add_scan(store, box, scanner_ids=(a.id, b.id), rate=900)
-    job_id = scan_jobs.start(store, scan_id=scan_id, now=NOW).id
+    job_id = scan_jobs.start(store, scan_id=scan_id, now=NOW, by="user:admin").id
     loop = DispatchLoop(store, settings=settings)
     loop.tick(NOW)
     with store.transaction() as s:
@@ -395,7 +402,7 @@ def test_a_job_that_cannot_advance_raises_the_stuck_alarm(
     store: Store, settings: Settings, box: SecretBox, tmp_path: Path
 ) -> None:
     local = builtin(store, tmp_path)
-    job_id = scan_jobs.start(store, scan_id=add_scan(store, box), now=NOW).id
+    job_id = scan_jobs.start(store, scan_id=add_scan(store, box), now=NOW, by="user:admin").id
     loop = DispatchLoop(store, settings=settings)
     loop.tick(NOW)
     work(store, box, scanner=local, reachable={"127.0.100.1"})

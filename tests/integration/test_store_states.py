@@ -14,7 +14,15 @@ from quipu.domain.states import ScanJobAction, ScanJobStatus, TaskAction, TaskSt
 from quipu.store import Store
 from quipu.store.secrets import SecretBox
 from quipu.store.statements import move_scan_job, move_task
-from quipu.store.tables import Credential, Scan, ScanJob, ScanSource, Source, SourceCredential
+from quipu.store.tables import (
+    Credential,
+    Scan,
+    ScanJob,
+    ScanJobEvent,
+    ScanSource,
+    Source,
+    SourceCredential,
+)
 from tests.integration import factories
 from tests.integration.factories import NOW
 
@@ -35,7 +43,9 @@ def test_guarded_update_moves_a_job_through_its_life(store: Store) -> None:
         (ScanJobAction.CANCEL, ScanJobStatus.CANCELED),
     ]:
         with store.transaction() as s:
-            assert move_scan_job(s, job_id=job_id, action=action) == expected
+            assert (
+                move_scan_job(s, job_id=job_id, action=action, by="user:admin", at=NOW) == expected
+            )
         assert status_of(store, job_id) == expected
 
 
@@ -44,7 +54,12 @@ def test_illegal_transition_is_refused_and_changes_nothing(store: Store) -> None
         job_id = factories.scan_job(s, status=ScanJobStatus.CANCELED).id
     with pytest.raises(IllegalTransition) as caught, store.transaction() as s:
         move_scan_job(
-            s, job_id=job_id, action=ScanJobAction.RESTART, values={"status_message": "x"}
+            s,
+            job_id=job_id,
+            action=ScanJobAction.RESTART,
+            by="user:admin",
+            at=NOW,
+            values={"status_message": "x"},
         )
     assert str(caught.value) == f"Scan job {job_id} is canceled and cannot be restarted."
     with store.transaction() as s:
@@ -52,9 +67,34 @@ def test_illegal_transition_is_refused_and_changes_nothing(store: Store) -> None
         assert (job.status, job.status_message) == ("canceled", "")
 
 
+def test_every_move_is_logged_with_its_cause_and_a_refusal_is_not(store: Store) -> None:
+    with store.transaction() as s:
+        job_id = factories.scan_job(s).id
+    with store.transaction() as s:
+        move_scan_job(s, job_id=job_id, action=ScanJobAction.QUEUE, by="user:ana", at=NOW)
+        move_scan_job(s, job_id=job_id, action=ScanJobAction.START, by="dispatcher", at=NOW)
+    with pytest.raises(IllegalTransition), store.transaction() as s:
+        move_scan_job(s, job_id=job_id, action=ScanJobAction.APPROVE, by="user:ana", at=NOW)
+    with store.transaction() as s:
+        rows = s.execute(
+            select(
+                ScanJobEvent.action,
+                ScanJobEvent.from_status,
+                ScanJobEvent.to_status,
+                ScanJobEvent.actor,
+            )
+            .where(ScanJobEvent.scan_job_id == job_id)
+            .order_by(ScanJobEvent.id)
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        ("queue", "created", "pending", "user:ana"),
+        ("start", "pending", "running", "dispatcher"),
+    ]
+
+
 def test_unknown_job_is_not_found(store: Store) -> None:
     with pytest.raises(NotFound, match=r"Scan job 999 does not exist\."), store.transaction() as s:
-        move_scan_job(s, job_id=999, action=ScanJobAction.CANCEL)
+        move_scan_job(s, job_id=999, action=ScanJobAction.CANCEL, by="user:admin", at=NOW)
 
 
 def test_two_movers_one_winner(store: Store) -> None:
@@ -62,21 +102,27 @@ def test_two_movers_one_winner(store: Store) -> None:
     with store.transaction() as s:
         job_id = factories.scan_job(s, status=ScanJobStatus.PENDING).id
     with store.transaction() as s:
-        move_scan_job(s, job_id=job_id, action=ScanJobAction.START)
+        move_scan_job(s, job_id=job_id, action=ScanJobAction.START, by="user:admin", at=NOW)
     with pytest.raises(IllegalTransition, match="is running and cannot be started"):
         with store.transaction() as s:
-            move_scan_job(s, job_id=job_id, action=ScanJobAction.START)
+            move_scan_job(s, job_id=job_id, action=ScanJobAction.START, by="user:admin", at=NOW)
 
 
 def test_task_transitions_are_guarded(store: Store) -> None:
     with store.transaction() as s:
         task_id = factories.task(s, job=factories.scan_job(s)).id
     with store.transaction() as s:
-        assert move_task(s, task_id=task_id, action=TaskAction.START) == TaskStatus.RUNNING
-        assert move_task(s, task_id=task_id, action=TaskAction.COMPLETE) == TaskStatus.COMPLETED
+        assert (
+            move_task(s, task_id=task_id, action=TaskAction.START, by="user:admin", at=NOW)
+            == TaskStatus.RUNNING
+        )
+        assert (
+            move_task(s, task_id=task_id, action=TaskAction.COMPLETE, by="user:admin", at=NOW)
+            == TaskStatus.COMPLETED
+        )
     with pytest.raises(IllegalTransition, match=r"Task \d+ is completed and cannot be failed"):
         with store.transaction() as s:
-            move_task(s, task_id=task_id, action=TaskAction.FAIL)
+            move_task(s, task_id=task_id, action=TaskAction.FAIL, by="user:admin", at=NOW)
 
 
 def test_duplicate_name_is_a_typed_error_and_changes_nothing(store: Store) -> None:

@@ -307,7 +307,9 @@ def test_a_claim_hands_out_the_secret_read_from_vault(
 ) -> None:
     vault.set_vault(store, box=box, fields=fields_of(fake), now=NOW)
     local = builtin(store, tmp_path)
-    job_id = scan_jobs.start(store, scan_id=satellite_scan(store, box, port=9), now=NOW).id
+    job_id = scan_jobs.start(
+        store, scan_id=satellite_scan(store, box, port=9), now=NOW, by="user:admin"
+    ).id
     DispatchLoop(store, settings=Settings(data_dir=tmp_path, database_url=database_url)).tick(NOW)
     [job] = protocol.claim(store, box, scanner=local, limit=1, now=NOW)
     [credential] = job["credentials"]
@@ -323,7 +325,9 @@ def test_a_vault_that_refuses_fails_the_connection_task_and_the_job(
 ) -> None:
     vault.set_vault(store, box=box, fields=fields_of(fake), now=NOW)
     local = builtin(store, tmp_path)
-    job_id = scan_jobs.start(store, scan_id=satellite_scan(store, box, port=9), now=NOW).id
+    job_id = scan_jobs.start(
+        store, scan_id=satellite_scan(store, box, port=9), now=NOW, by="user:admin"
+    ).id
     loop = DispatchLoop(store, settings=Settings(data_dir=tmp_path, database_url=database_url))
     loop.tick(NOW)
     fake.vault.refuse_login = True

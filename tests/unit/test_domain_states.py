@@ -47,6 +47,8 @@ def test_scan_job_table_is_the_design_drawing() -> None:
         (S.RUNNING, A.COMPLETE, S.COMPLETED),
         (S.RUNNING, A.FAIL, S.FAILED),
         (S.RUNNING, A.DEFER, S.PENDING),
+        (S.RUNNING, A.RETRY, S.PENDING),
+        (S.HELD, A.EXPIRE, S.FAILED),
         (S.PENDING, A.PAUSE, S.PAUSED),
         (S.RUNNING, A.PAUSE, S.PAUSED),
         (S.PAUSED, A.RESTART, S.PENDING),

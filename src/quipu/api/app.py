@@ -6,7 +6,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from fastapi import FastAPI
 
@@ -26,6 +25,7 @@ from quipu.api import (
     vault,
 )
 from quipu.api import scanners as scanners_api
+from quipu.clock import clock_for
 from quipu.dispatch.loop import DispatchLoop
 from quipu.scanner.run import AgentThread, make_agent
 from quipu.services import auth, scanners
@@ -57,6 +57,7 @@ def create_app(
     dispatcher and the built-in scanner; shutdown stops them in reverse order."""
     owned = store is None
     store = store or Store.from_url(settings.database_url)
+    clock = clock_for(settings.clock_file)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -65,7 +66,7 @@ def create_app(
             store,
             data_dir=settings.data_dir,
             password=settings.admin_password,
-            now=datetime.now(UTC),
+            now=clock.now(),
         )
         if generated:
             # Shown once: the operator has no other way to learn the first password.
@@ -74,15 +75,13 @@ def create_app(
                 generated,
                 settings.data_dir / "admin-password",
             )
-        dispatcher = DispatchLoop(store, settings=settings) if dispatch else None
+        dispatcher = DispatchLoop(store, settings=settings, clock=clock) if dispatch else None
         app.state.dispatcher = dispatcher
         agent_thread = None
         if dispatcher is not None:
             dispatcher.start()
         if builtin_scanner is not None:
-            api_key = scanners.ensure_builtin(
-                store, data_dir=settings.data_dir, now=datetime.now(UTC)
-            )
+            api_key = scanners.ensure_builtin(store, data_dir=settings.data_dir, now=clock.now())
             agent_thread = AgentThread(
                 make_agent(
                     server=builtin_scanner.url,
@@ -112,6 +111,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.clock = clock
     app.state.store = store
     app.state.secrets = SecretBox.from_data_dir(settings.data_dir)
     errors.install(app)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
+from quipu.clock import Clock
 from quipu.domain.errors import Unauthenticated
 from quipu.services import auth
 from quipu.settings import Settings
@@ -23,8 +24,15 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+def utc_now(request: Request) -> datetime:
+    """The server's time (its clock: the system's, or a test's)."""
+    clock: Clock = request.app.state.clock
+    return clock.now()
+
+
+def actor(principal: auth.Principal) -> str:
+    """How a user appears as the cause of a move in a job's log."""
+    return f"user:{principal.username}"
 
 
 StoreDep = Annotated[Store, Depends(get_store)]

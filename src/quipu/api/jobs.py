@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel
 
-from quipu.api.deps import CurrentUser, Now, StoreDep
+from quipu.api.deps import CurrentUser, Now, StoreDep, actor
 from quipu.api.pagination import Page, Paging, page_of
 from quipu.domain.errors import IllegalTransition, InvalidInput
 from quipu.domain.states import ScanJobAction, ScanJobStatus, ScanJobType, TaskKind
@@ -154,10 +154,12 @@ REFUSALS: dict[tuple[ScanJobAction, ScanJobStatus | None], str] = {
 }
 
 
-def _steer(act: Callable[..., ScanJob], *, store: Any, job_id: int, now: datetime) -> ScanJob:
+def _steer(
+    act: Callable[..., ScanJob], *, store: Any, job_id: int, now: datetime, by: str
+) -> ScanJob:
     """``act`` on a scan job; a refusal in the established server's words and shape."""
     try:
-        return act(store, job_id=job_id, now=now)
+        return act(store, job_id=job_id, now=now, by=by)
     except IllegalTransition as refused:
         action = ScanJobAction(refused.action)
         refusal = REFUSALS.get((action, ScanJobStatus(refused.state)), REFUSALS.get((action, None)))
@@ -177,7 +179,13 @@ def start_scan(
     scan_id: int, request: Request, user: CurrentUser, store: StoreDep, now: Now
 ) -> JobOut:
     """Start a scan: create a scan job."""
-    job = scan_jobs.start(store, scan_id=scan_id, now=now)
+    job = scan_jobs.start(
+        store,
+        scan_id=scan_id,
+        now=now,
+        by=actor(user),
+        hold_for_s=request.app.state.settings.approval_timeout_s,
+    )
     _poke(request)
     return job_out(job, report=None)
 
@@ -249,7 +257,7 @@ def pause_job(
     job_id: int, request: Request, user: CurrentUser, store: StoreDep, now: Now
 ) -> JobOut:
     """Pause a pending or running scan job."""
-    job = _steer(scan_jobs.pause, store=store, job_id=job_id, now=now)
+    job = _steer(scan_jobs.pause, store=store, job_id=job_id, now=now, by=actor(user))
     _poke(request)
     return _job_out(store, job)
 
@@ -260,7 +268,7 @@ def restart_job(
     job_id: int, request: Request, user: CurrentUser, store: StoreDep, now: Now
 ) -> JobOut:
     """Restart a paused scan job; it resumes where it stopped."""
-    job = _steer(scan_jobs.restart, store=store, job_id=job_id, now=now)
+    job = _steer(scan_jobs.restart, store=store, job_id=job_id, now=now, by=actor(user))
     _poke(request)
     return _job_out(store, job)
 
@@ -271,7 +279,7 @@ def cancel_job(
     job_id: int, request: Request, user: CurrentUser, store: StoreDep, now: Now
 ) -> JobOut:
     """Cancel a scan job for good."""
-    job = _steer(scan_jobs.cancel, store=store, job_id=job_id, now=now)
+    job = _steer(scan_jobs.cancel, store=store, job_id=job_id, now=now, by=actor(user))
     _poke(request)
     return _job_out(store, job)
 
@@ -283,7 +291,7 @@ def approve_job(
 ) -> JobOut:
     """Approve a held scan job (administrators only)."""
     auth.require_admin(user, action="approve a held scan job")
-    job = scan_jobs.approve(store, job_id=job_id, now=now)
+    job = scan_jobs.approve(store, job_id=job_id, now=now, by=actor(user))
     _poke(request)
     return _job_out(store, job)
 

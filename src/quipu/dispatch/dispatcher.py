@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session
 
 from quipu.collectors.network.targets import expand, split_targets, to_ranges
@@ -61,7 +61,10 @@ def start_queued_jobs(store: Store, *, max_running: int, now: datetime) -> list[
         )
         pending = s.execute(
             select(ScanJob.id, ScanJob.queued_at, ScanJob.created_at)
-            .where(ScanJob.status == ScanJobStatus.PENDING.value)
+            .where(
+                ScanJob.status == ScanJobStatus.PENDING.value,
+                or_(ScanJob.not_before.is_(None), ScanJob.not_before <= now),
+            )
             .order_by(ScanJob.queued_at, ScanJob.id)
             .limit(max_running)
         ).all()
@@ -76,7 +79,14 @@ def start_queued_jobs(store: Store, *, max_running: int, now: datetime) -> list[
                 s,
                 job_id=job_id,
                 action=ScanJobAction.START,
-                values={"start_time": started or now, "updated_at": now, "status_message": ""},
+                by="dispatcher",
+                at=now,
+                values={
+                    "start_time": started or now,
+                    "updated_at": now,
+                    "status_message": "",
+                    "not_before": None,
+                },
             )
     for job_id in chosen:
         log.info("scan job %s running", job_id)
@@ -214,6 +224,8 @@ class JobAdvancer:
             self.s,
             job_id=self.job.id,
             action=action,
+            by="dispatcher",
+            at=self.now,
             values={
                 "end_time": self.now,
                 "updated_at": self.now,
@@ -224,7 +236,9 @@ class JobAdvancer:
 
     def _move(self, task: Task, action: TaskAction, **values: Any) -> None:
         self.s.flush()
-        task.status = move_task(self.s, task_id=task.id, action=action, values=values).value
+        task.status = move_task(
+            self.s, task_id=task.id, action=action, by="dispatcher", at=self.now, values=values
+        ).value
         for key, value in values.items():
             setattr(task, key, value)
 
@@ -440,6 +454,8 @@ def raise_stuck_alarm(store: Store, *, job_id: int, now: datetime, reason: str) 
                 s,
                 job_id=job_id,
                 action=ScanJobAction.FAIL,
+                by="dispatcher",
+                at=now,
                 values={"end_time": now, "updated_at": now, "status_message": message},
             )
         except QuipuError:

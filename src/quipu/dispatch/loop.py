@@ -6,8 +6,9 @@ import logging
 import socket
 import threading
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
+from quipu.clock import Clock, SystemClock
 from quipu.dispatch.dispatcher import advance, running_job_ids, start_queued_jobs
 from quipu.dispatch.sweeps import hold_lease, sweep_heartbeats
 from quipu.settings import Settings
@@ -21,16 +22,17 @@ SWEEPER_LEASE = "heartbeat-sweeper"
 class DispatchLoop:
     """Runs :meth:`tick` every ``dispatch_interval_s``, and at once after :meth:`poke`."""
 
-    def __init__(self, store: Store, *, settings: Settings) -> None:
+    def __init__(self, store: Store, *, settings: Settings, clock: Clock | None = None) -> None:
         self.store = store
         self.settings = settings
+        self.clock = clock or SystemClock()
         self.node = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def tick(self, now: datetime | None = None) -> None:
-        now = now or datetime.now(UTC)
+        now = now or self.clock.now()
         start_queued_jobs(self.store, max_running=self.settings.max_running_jobs, now=now)
         for job_id in running_job_ids(self.store):
             advance(self.store, job_id=job_id, settings=self.settings, now=now)

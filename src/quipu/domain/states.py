@@ -39,6 +39,11 @@ class ScanJobAction(enum.StrEnum):
     COMPLETE = "complete"
     FAIL = "fail"
     DEFER = "defer"
+    """Back to pending: its time window closed."""
+    RETRY = "retry"
+    """Back to pending: every target was offline; tried again after a delay."""
+    EXPIRE = "expire"
+    """A held job nobody approved in time fails."""
     PAUSE = "pause"
     RESTART = "restart"
     CANCEL = "cancel"
@@ -59,6 +64,8 @@ class TaskStatus(enum.StrEnum):
 
 class TaskAction(enum.StrEnum):
     START = "start"
+    RETRY = "retry"
+    """A connection task that found every target offline waits to be run again."""
     COMPLETE = "complete"
     FAIL = "fail"
     CANCEL = "cancel"
@@ -146,6 +153,8 @@ SCAN_JOB_TRANSITIONS: Mapping[ScanJobAction, Mapping[ScanJobStatus, ScanJobStatu
     ScanJobAction.COMPLETE: {_SJ.RUNNING: _SJ.COMPLETED},
     ScanJobAction.FAIL: {_SJ.RUNNING: _SJ.FAILED},
     ScanJobAction.DEFER: {_SJ.RUNNING: _SJ.PENDING},
+    ScanJobAction.RETRY: {_SJ.RUNNING: _SJ.PENDING},
+    ScanJobAction.EXPIRE: {_SJ.HELD: _SJ.FAILED},
     ScanJobAction.PAUSE: {_SJ.PENDING: _SJ.PAUSED, _SJ.RUNNING: _SJ.PAUSED},
     ScanJobAction.RESTART: {_SJ.PAUSED: _SJ.PENDING},
     ScanJobAction.CANCEL: dict.fromkeys(
@@ -156,6 +165,7 @@ SCAN_JOB_TRANSITIONS: Mapping[ScanJobAction, Mapping[ScanJobStatus, ScanJobStatu
 _T = TaskStatus
 TASK_TRANSITIONS: Mapping[TaskAction, Mapping[TaskStatus, TaskStatus]] = {
     TaskAction.START: {_T.PENDING: _T.RUNNING},
+    TaskAction.RETRY: {_T.RUNNING: _T.PENDING},
     TaskAction.COMPLETE: {_T.RUNNING: _T.COMPLETED},
     TaskAction.FAIL: {_T.PENDING: _T.FAILED, _T.RUNNING: _T.FAILED},
     TaskAction.CANCEL: {_T.PENDING: _T.CANCELED, _T.RUNNING: _T.CANCELED},
@@ -184,6 +194,8 @@ _PAST = {
     "complete": "completed",
     "fail": "failed",
     "defer": "deferred",
+    "retry": "retried",
+    "expire": "expired",
     "pause": "paused",
     "restart": "restarted",
     "cancel": "canceled",

@@ -30,7 +30,9 @@ from quipu.store.tables import Credential, ScanJob, Scanner, ScannerJob, SystemR
 
 log = logging.getLogger(__name__)
 
-STOPPING = frozenset({ScanJobStatus.PAUSED, ScanJobStatus.CANCELED})
+STOPPING = frozenset({ScanJobStatus.PAUSED, ScanJobStatus.CANCELED, ScanJobStatus.PENDING})
+"""A scan job in these states wants its scanners to stop (pending: deferred to its next time
+window, or waiting to retry)."""
 MAX_LIMIT = 10
 
 
@@ -147,6 +149,8 @@ def _fail_claimed(store: Store, *, job_id: int, message: str, now: datetime) -> 
                 s,
                 job_id=job_id,
                 action=ScannerJobAction.FAIL,
+                by="dispatcher",
+                at=now,
                 values={"finished_at": now, "error_message": message},
             )
     except Conflict:
@@ -167,7 +171,12 @@ def start(store: Store, *, scanner: Scanner, job_id: int, now: datetime) -> None
     with store.transaction() as s:
         _own(s, scanner=scanner, job_id=job_id)
         move_scanner_job(
-            s, job_id=job_id, action=ScannerJobAction.START, values={"started_at": now}
+            s,
+            job_id=job_id,
+            action=ScannerJobAction.START,
+            by=f"scanner:{scanner.name}",
+            at=now,
+            values={"started_at": now},
         )
 
 
@@ -262,7 +271,7 @@ def complete(
         values: dict[str, Any] = {
             "result_count": result_count if result_count is not None else job.result_count,
         }
-        if scan_status == ScanJobStatus.PAUSED:
+        if scan_status in (ScanJobStatus.PAUSED, ScanJobStatus.PENDING):
             action = ScannerJobAction.RELEASE
             values |= {"started_at": None, "claimed_at": None}
         elif scan_status == ScanJobStatus.CANCELED:
@@ -271,7 +280,9 @@ def complete(
         else:
             action = ScannerJobAction.COMPLETE if status == "completed" else ScannerJobAction.FAIL
             values |= {"finished_at": now, "error_message": error_message or ""}
-        move_scanner_job(s, job_id=job_id, action=action, values=values)
+        move_scanner_job(
+            s, job_id=job_id, action=action, by=f"scanner:{scanner.name}", at=now, values=values
+        )
     log.info("scanner job %s ended %s by %s (%s)", job_id, status, scanner.name, action)
 
 
@@ -293,7 +304,9 @@ def release(store: Store, *, scanner: Scanner, job_id: int, now: datetime) -> No
         else:
             action = ScannerJobAction.RELEASE
             values = {"started_at": None, "claimed_at": None}
-        move_scanner_job(s, job_id=job_id, action=action, values=values)
+        move_scanner_job(
+            s, job_id=job_id, action=action, by=f"scanner:{scanner.name}", at=now, values=values
+        )
     log.info("scanner job %s given back by %s (%s)", job_id, scanner.name, action)
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from quipu.domain.errors import InvalidInput, NotFound
+from quipu.domain.errors import Conflict, InvalidInput, NotFound
 from quipu.domain.states import (
     SCANNER_JOB_FINAL,
     ScanJobAction,
@@ -22,6 +22,7 @@ from quipu.domain.states import (
     scan_job_status,
 )
 from quipu.store import Store
+from quipu.store.events import record_event
 from quipu.store.statements import move_scan_job
 from quipu.store.tables import Report, Scan, ScanJob, ScannerJob, Source, SystemResult, Task
 
@@ -67,110 +68,205 @@ def source_snapshot(source: Source) -> dict[str, Any]:
         "proxy_url": source.proxy_url,
         "max_probes_per_second": source.max_probes_per_second,
         "scheduling_mode": source.scheduling_mode,
+        "windows": list(source.windows or []),
     }
 
 
-def start(store: Store, *, scan_id: int, now: datetime) -> ScanJob:
-    """Start a scan: a new scan job, queued, or held when a source is mediated."""
+def start(
+    store: Store,
+    *,
+    scan_id: int,
+    now: datetime,
+    by: str,
+    trigger: str = "user",
+    hold_for_s: float = 0.0,
+) -> ScanJob:
+    """Start a scan: a new scan job, queued, or held when a source is mediated.
+
+    ``by`` is who or what started it (``user:NAME``, ``schedule``); a held job not approved
+    within ``hold_for_s`` seconds fails (0: never)."""
     with store.transaction() as s:
-        scan = s.scalar(select(Scan).where(Scan.id == scan_id).options(selectinload(Scan.sources)))
-        if scan is None:
-            raise NotFound(f"Scan {scan_id} does not exist.")
-        source_ids = [link.source_id for link in scan.sources]
-        if not source_ids:
-            raise InvalidInput(
-                f'Scan "{scan.name}" has no sources; add one first.', field="sources"
-            )
-        sources = {
-            src.id: src
-            for src in s.scalars(
-                select(Source)
-                .where(Source.id.in_(source_ids))
-                .options(selectinload(Source.credentials), selectinload(Source.scanners))
-            )
-        }
-        job = ScanJob(
-            scan_id=scan.id,
-            scan_name=scan.name,
-            status=ScanJobStatus.CREATED.value,
-            options={**scan.options, "max_concurrency": scan.max_concurrency},
-            created_at=now,
-            updated_at=now,
+        job_id = start_in(
+            s, scan_id=scan_id, now=now, by=by, trigger=trigger, hold_for_s=hold_for_s
         )
-        s.add(job)
-        s.flush()
-        for kind in (TaskKind.CONNECT, TaskKind.INSPECT):
-            for source_id in source_ids:
-                src = sources[source_id]
-                s.add(
-                    Task(
-                        scan_job_id=job.id,
-                        source_id=src.id,
-                        source_name=src.name,
-                        source_type=src.source_type,
-                        source=source_snapshot(src),
-                        kind=kind.value,
-                        status=TaskStatus.PENDING.value,
-                    )
-                )
-        mediated = [sources[i].name for i in source_ids if sources[i].scheduling_mode == "mediated"]
-        if mediated:
-            names = ", ".join(f'"{n}"' for n in mediated)
-            move_scan_job(
-                s,
-                job_id=job.id,
-                action=ScanJobAction.HOLD,
-                values={
-                    "updated_at": now,
-                    "status_message": f"Waiting for an administrator's approval "
-                    f"(mediated sources: {names}).",
-                },
-            )
-        else:
-            move_scan_job(
-                s,
-                job_id=job.id,
-                action=ScanJobAction.QUEUE,
-                values={"queued_at": now, "updated_at": now},
-            )
-        job_id = job.id
-    log.info("scan job %s started for scan %s", job_id, scan_id)
+    log.info("scan job %s started for scan %s by %s", job_id, scan_id, by)
     return get(store, job_id=job_id)
+
+
+def start_in(
+    s: Session, *, scan_id: int, now: datetime, by: str, trigger: str, hold_for_s: float
+) -> int:
+    """:func:`start` inside the caller's transaction (a schedule firing is one write)."""
+    scan = s.scalar(select(Scan).where(Scan.id == scan_id).options(selectinload(Scan.sources)))
+    if scan is None:
+        raise NotFound(f"Scan {scan_id} does not exist.")
+    source_ids = [link.source_id for link in scan.sources]
+    if not source_ids:
+        raise InvalidInput(f'Scan "{scan.name}" has no sources; add one first.', field="sources")
+    sources = {
+        src.id: src
+        for src in s.scalars(
+            select(Source)
+            .where(Source.id.in_(source_ids))
+            .options(selectinload(Source.credentials), selectinload(Source.scanners))
+        )
+    }
+    job = ScanJob(
+        scan_id=scan.id,
+        scan_name=scan.name,
+        status=ScanJobStatus.CREATED.value,
+        options={**scan.options, "max_concurrency": scan.max_concurrency},
+        trigger=trigger,
+        windows=list(scan.windows or []),
+        retry=dict(scan.retry or {}),
+        created_at=now,
+        updated_at=now,
+    )
+    s.add(job)
+    s.flush()
+    record_event(
+        s,
+        scan_job_id=job.id,
+        at=now,
+        kind="scan_job",
+        action="create",
+        to_status=ScanJobStatus.CREATED.value,
+        actor=by,
+        message=f"Scan {scan.name!r} started"
+        + (" by its schedule." if trigger == "schedule" else "."),
+    )
+    for kind in (TaskKind.CONNECT, TaskKind.INSPECT):
+        for source_id in source_ids:
+            src = sources[source_id]
+            s.add(
+                Task(
+                    scan_job_id=job.id,
+                    source_id=src.id,
+                    source_name=src.name,
+                    source_type=src.source_type,
+                    source=source_snapshot(src),
+                    kind=kind.value,
+                    status=TaskStatus.PENDING.value,
+                )
+            )
+    mediated = [sources[i].name for i in source_ids if sources[i].scheduling_mode == "mediated"]
+    if mediated:
+        names = ", ".join(f'"{n}"' for n in mediated)
+        expires = now + timedelta(seconds=hold_for_s) if hold_for_s > 0 else None
+        until = f" until {expires:%Y-%m-%d %H:%M:%S} UTC" if expires else ""
+        move_scan_job(
+            s,
+            job_id=job.id,
+            action=ScanJobAction.HOLD,
+            by=by,
+            at=now,
+            values={
+                "updated_at": now,
+                "hold_expires_at": expires,
+                "status_message": f"Waiting for an administrator's approval{until} "
+                f"(mediated sources: {names}).",
+            },
+        )
+    else:
+        move_scan_job(
+            s,
+            job_id=job.id,
+            action=ScanJobAction.QUEUE,
+            by=by,
+            at=now,
+            values={"queued_at": now, "updated_at": now},
+        )
+    return job.id
 
 
 def _act(
-    store: Store, *, job_id: int, action: ScanJobAction, values: dict[str, Any], now: datetime
+    store: Store,
+    *,
+    job_id: int,
+    action: ScanJobAction,
+    values: dict[str, Any],
+    now: datetime,
+    by: str,
 ) -> ScanJob:
     with store.transaction() as s:
-        move_scan_job(s, job_id=job_id, action=action, values={"updated_at": now, **values})
+        move_scan_job(
+            s, job_id=job_id, action=action, by=by, at=now, values={"updated_at": now, **values}
+        )
         if action == ScanJobAction.CANCEL:
             cancel_open_work(s, job_id=job_id, now=now)
-    log.info("scan job %s: %s", job_id, action)
+    log.info("scan job %s: %s by %s", job_id, action, by)
     return get(store, job_id=job_id)
 
 
-def pause(store: Store, *, job_id: int, now: datetime) -> ScanJob:
+def pause(store: Store, *, job_id: int, now: datetime, by: str) -> ScanJob:
     """Pause: unclaimed work is withheld; scanners working on it are told to stop."""
     values = {"status_message": JOB_MESSAGES[ScanJobStatus.PAUSED]}
-    return _act(store, job_id=job_id, action=ScanJobAction.PAUSE, values=values, now=now)
+    return _act(store, job_id=job_id, action=ScanJobAction.PAUSE, values=values, now=now, by=by)
 
 
-def restart(store: Store, *, job_id: int, now: datetime) -> ScanJob:
+def restart(store: Store, *, job_id: int, now: datetime, by: str) -> ScanJob:
     """Restart a paused job: it queues again and resumes where it stopped."""
-    values = {"queued_at": now, "status_message": ""}
-    return _act(store, job_id=job_id, action=ScanJobAction.RESTART, values=values, now=now)
+    values = {"queued_at": now, "status_message": "", "not_before": None}
+    return _act(store, job_id=job_id, action=ScanJobAction.RESTART, values=values, now=now, by=by)
 
 
-def approve(store: Store, *, job_id: int, now: datetime) -> ScanJob:
-    """Approve a held job: it queues."""
-    values = {"queued_at": now, "status_message": ""}
-    return _act(store, job_id=job_id, action=ScanJobAction.APPROVE, values=values, now=now)
+def approve(store: Store, *, job_id: int, now: datetime, by: str) -> ScanJob:
+    """Approve a held job: it queues. The approver and the time are kept; a job whose
+    approval expired fails (if nobody failed it yet) and approving it is refused."""
+    expired = expire_held(store, now=now, job_ids=[job_id])
+    if expired:
+        raise Conflict(
+            f"Scan job {job_id} was not approved in time and has failed; "
+            "it can no longer be approved."
+        )
+    values = {
+        "queued_at": now,
+        "status_message": "",
+        "approved_by": by.removeprefix("user:"),
+        "approved_at": now,
+    }
+    return _act(store, job_id=job_id, action=ScanJobAction.APPROVE, values=values, now=now, by=by)
 
 
-def cancel(store: Store, *, job_id: int, now: datetime) -> ScanJob:
+def expire_held(store: Store, *, now: datetime, job_ids: Sequence[int] | None = None) -> list[int]:
+    """Fail held jobs whose approval time ran out (all of them, or those of ``job_ids``)."""
+    query = select(ScanJob.id, ScanJob.hold_expires_at).where(
+        ScanJob.status == ScanJobStatus.HELD.value,
+        ScanJob.hold_expires_at.is_not(None),
+        ScanJob.hold_expires_at <= now,
+    )
+    if job_ids is not None:
+        query = query.where(ScanJob.id.in_(job_ids))
+    expired = []
+    with store.transaction() as s:
+        for job_id, expires in s.execute(query).all():
+            try:
+                move_scan_job(
+                    s,
+                    job_id=job_id,
+                    action=ScanJobAction.EXPIRE,
+                    by="dispatcher",
+                    at=now,
+                    values={
+                        "end_time": now,
+                        "updated_at": now,
+                        "status_message": "Approval timed out: nobody approved the job by "
+                        f"{expires:%Y-%m-%d %H:%M:%S} UTC.",
+                    },
+                )
+            except Conflict:
+                continue  # approved or canceled meanwhile
+            cancel_open_work(s, job_id=job_id, now=now)
+            expired.append(job_id)
+    for job_id in expired:
+        log.info("scan job %s: approval timed out", job_id)
+    return expired
+
+
+def cancel(store: Store, *, job_id: int, now: datetime, by: str) -> ScanJob:
     """Cancel: final. Unclaimed work is dropped; scanners working on it are told to stop."""
     values = {"end_time": now, "status_message": JOB_MESSAGES[ScanJobStatus.CANCELED]}
-    return _act(store, job_id=job_id, action=ScanJobAction.CANCEL, values=values, now=now)
+    return _act(store, job_id=job_id, action=ScanJobAction.CANCEL, values=values, now=now, by=by)
 
 
 def cancel_open_work(s: Session, *, job_id: int, now: datetime) -> None:

@@ -1,8 +1,10 @@
 """Named statements for state changes: guarded transitions and the scanner-job claim.
 
-The domain's tables say which moves are legal; these statements repeat that guard in SQL
-(``UPDATE ... WHERE id = :id AND status IN (...)``) so that two ingest nodes racing for one
-row cannot both win: the loser updates 0 rows and gets the domain's refusal.
+The domain's tables say which moves are legal; a move reads the row's status, asks the table
+for the target, and updates only while the status is still the one read
+(``UPDATE ... WHERE id = :id AND status = :read``), so two ingest nodes racing for one row
+cannot both win: the loser reads again and gets the domain's refusal. Each move writes its
+entry in the scan job's event log in the same transaction.
 """
 
 from __future__ import annotations
@@ -19,9 +21,6 @@ from sqlalchemy.orm import Session
 
 from quipu.domain.errors import NotFound
 from quipu.domain.states import (
-    SCAN_JOB_TRANSITIONS,
-    SCANNER_JOB_TRANSITIONS,
-    TASK_TRANSITIONS,
     ScanJobAction,
     ScanJobStatus,
     ScannerJobAction,
@@ -32,6 +31,7 @@ from quipu.domain.states import (
     transition_scanner_job,
     transition_task,
 )
+from quipu.store.events import record_event
 from quipu.store.tables import Lease, ScanJob, ScannerJob, Task, UtcDateTime
 
 S = TypeVar("S", bound=enum.StrEnum)
@@ -42,19 +42,27 @@ def move_scan_job(
     *,
     job_id: int,
     action: ScanJobAction,
+    by: str,
+    at: datetime,
     values: Mapping[str, Any] | None = None,
+    note: str | None = None,
 ) -> ScanJobStatus:
-    """guarded_scan_job_update: apply ``action`` to a scan job, or raise the domain's refusal."""
+    """guarded_scan_job_update: apply ``action`` to a scan job, or raise the domain's refusal.
+
+    The move and its entry in the job's log (from, to, action, ``by``) are one write."""
     return _move(
         session,
         model=ScanJob,
-        noun="Scan job",
+        kind="scan_job",
         object_id=job_id,
-        allowed=SCAN_JOB_TRANSITIONS[action],
         refuse=lambda status: transition_scan_job(
             job_id=job_id, status=ScanJobStatus(status), action=action
         ),
+        action=action,
+        by=by,
+        at=at,
         values=values,
+        note=note,
     )
 
 
@@ -63,19 +71,25 @@ def move_task(
     *,
     task_id: int,
     action: TaskAction,
+    by: str,
+    at: datetime,
     values: Mapping[str, Any] | None = None,
+    note: str | None = None,
 ) -> TaskStatus:
     """guarded_task_update: apply ``action`` to a task, or raise the domain's refusal."""
     return _move(
         session,
         model=Task,
-        noun="Task",
+        kind="task",
         object_id=task_id,
-        allowed=TASK_TRANSITIONS[action],
         refuse=lambda status: transition_task(
             task_id=task_id, status=TaskStatus(status), action=action
         ),
+        action=action,
+        by=by,
+        at=at,
         values=values,
+        note=note,
     )
 
 
@@ -84,19 +98,25 @@ def move_scanner_job(
     *,
     job_id: int,
     action: ScannerJobAction,
+    by: str,
+    at: datetime,
     values: Mapping[str, Any] | None = None,
+    note: str | None = None,
 ) -> ScannerJobStatus:
     """guarded_scanner_job_update: apply ``action`` to a scanner job, or raise the refusal."""
     return _move(
         session,
         model=ScannerJob,
-        noun="Scanner job",
+        kind="scanner_job",
         object_id=job_id,
-        allowed=SCANNER_JOB_TRANSITIONS[action],
         refuse=lambda status: transition_scanner_job(
             job_id=job_id, status=ScannerJobStatus(status), action=action
         ),
+        action=action,
+        by=by,
+        at=at,
         values=values,
+        note=note,
     )
 
 
@@ -104,28 +124,53 @@ def _move(
     session: Session,
     *,
     model: type[ScanJob] | type[Task] | type[ScannerJob],
-    noun: str,
+    kind: str,
     object_id: int,
-    allowed: Mapping[S, S],
-    refuse: Callable[[str], object],
+    refuse: Callable[[str], S],
+    action: enum.StrEnum,
+    by: str,
+    at: datetime,
     values: Mapping[str, Any] | None,
+    note: str | None,
 ) -> S:
-    (target,) = set(allowed.values())
-    stmt = (
-        update(model)
-        .where(model.id == object_id, model.status.in_([s.value for s in allowed]))
-        .values(status=target.value, **(values or {}))
-        .execution_options(synchronize_session=False)
-    )
+    """Compare and set: read the status, ask the domain for the target (its refusal when the
+    move is illegal), then UPDATE only if the status is still the one read."""
+    job_column = model.id if model is ScanJob else model.scan_job_id  # type: ignore[union-attr]
+    noun = {"scan_job": "Scan job", "task": "Task", "scanner_job": "Scanner job"}[kind]
+    values = dict(values or {})
     while True:
-        if session.execute(stmt).rowcount == 1:  # type: ignore[attr-defined]
-            return target
-        current = session.scalar(select(model.status).where(model.id == object_id))
-        if current is None:
+        row = session.execute(select(model.status, job_column).where(model.id == object_id)).first()
+        if row is None:
             raise NotFound(f"{noun} {object_id} does not exist.")
-        refuse(current)
-        # Another node moved the row between our UPDATE and SELECT into a state that allows
-        # the action: the guarded UPDATE decides again.
+        current, scan_job_id = row
+        target = refuse(current)
+        stmt = (
+            update(model)
+            .where(model.id == object_id, model.status == current)
+            .values(status=target.value, **values)
+            .execution_options(synchronize_session=False)
+        )
+        if session.execute(stmt).rowcount == 1:  # type: ignore[attr-defined]
+            break
+        # Another node moved the row between our SELECT and UPDATE: decide again.
+    message = (
+        note
+        if note is not None
+        else values.get("status_message") or values.get("error_message") or ""
+    )
+    record_event(
+        session,
+        scan_job_id=scan_job_id,
+        at=at,
+        kind=kind,
+        subject_id=None if model is ScanJob else object_id,
+        action=action.value,
+        from_status=current,
+        to_status=target.value,
+        actor=by,
+        message=str(message),
+    )
+    return target
 
 
 CLAIM_POSTGRESQL = text(

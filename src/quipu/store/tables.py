@@ -174,6 +174,8 @@ class Source(Base):
     use_paramiko: Mapped[bool | None] = mapped_column(Boolean)
     """Kept for the established client's scripts; Quipu's SSH client is always asyncssh."""
     scheduling_mode: Mapped[str] = mapped_column(String(16), default="immediate")
+    windows: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    """Time windows (days, hours, time zone) outside of which this source's jobs do not run."""
     max_probes_per_second: Mapped[float] = mapped_column(Float, default=0)
     """This source's ranges' probe limit, shared by all scanners scanning them; 0 = none."""
     created_at: Mapped[datetime]
@@ -217,6 +219,15 @@ class Scan(Base):
     scan_type: Mapped[str] = mapped_column(String(16), default="inspect")
     max_concurrency: Mapped[int] = mapped_column(Integer, default=25)
     options: Mapped[dict[str, Any]]
+    schedule_cron: Mapped[str | None] = mapped_column(String(128))
+    """A cron expression: each firing starts a scan job; none: started by hand only."""
+    schedule_timezone: Mapped[str | None] = mapped_column(String(64))
+    next_fire_at: Mapped[datetime | None] = mapped_column(index=True)
+    """The schedule's next firing; a node fires it by moving it on (a guarded UPDATE)."""
+    windows: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    """Time windows outside of which this scan's jobs do not run."""
+    retry: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """Retry policy when every target is offline: attempts, delay_s, backoff; {}: no retry."""
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     sources: Mapped[list[ScanSource]] = relationship(
@@ -266,6 +277,20 @@ class ScanJob(_Counted, Base):
     start_time: Mapped[datetime | None]
     end_time: Mapped[datetime | None]
     updated_at: Mapped[datetime]
+    trigger: Mapped[str] = mapped_column(String(16), default="user")
+    """What started it: ``user`` or ``schedule``."""
+    not_before: Mapped[datetime | None]
+    """Pending until then: its time window opens, or its retry delay ends."""
+    windows: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    """The scan's time windows at start (each task's source snapshot holds the source's)."""
+    retry: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """The scan's retry policy at start."""
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    """Retries spent so far."""
+    hold_expires_at: Mapped[datetime | None]
+    """A held job not approved by then fails; none: never."""
+    approved_by: Mapped[str | None] = mapped_column(String(150))
+    approved_at: Mapped[datetime | None]
     tasks: Mapped[list[Task]] = relationship(order_by="Task.id", cascade="all, delete-orphan")
 
 
@@ -306,6 +331,8 @@ class Scanner(Base):
     max_probes_per_second: Mapped[float] = mapped_column(Float, default=0)
     version: Mapped[str | None] = mapped_column(String(32))
     capacity: Mapped[int | None] = mapped_column(Integer)
+    draining: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Takes no new work; what it holds finishes."""
     agent_id: Mapped[str | None] = mapped_column(String(64))
     """The running agent process; a new one means the old one's claimed jobs are orphans."""
     last_heartbeat: Mapped[datetime | None]
@@ -402,6 +429,37 @@ class Alarm(Base):
     )
     message: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
+    scanner_id: Mapped[int | None] = mapped_column(ForeignKey("scanners.id", ondelete="SET NULL"))
+    scanner_job_id: Mapped[int | None] = mapped_column(
+        ForeignKey("scanner_jobs.id", ondelete="CASCADE")
+    )
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id", ondelete="SET NULL"))
+    actions: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    """The repair actions an operator can take on it (redispatch, reassign, drain, fail)."""
+    key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    """Identifies an open alarm's condition so it is raised once; cleared when resolved."""
+    resolved_at: Mapped[datetime | None]
+
+
+class ScanJobEvent(Base):
+    """One entry of a scan job's append-only log: a move, a start or end, an alarm, an error."""
+
+    __tablename__ = "scan_job_events"
+    __table_args__ = (Index(None, "scan_job_id", "id"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    scan_job_id: Mapped[int] = mapped_column(ForeignKey("scan_jobs.id", ondelete="CASCADE"))
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(16))
+    """scan_job, task, scanner_job, schedule, reassign, alarm, error, repair."""
+    subject_id: Mapped[int | None] = mapped_column(Id)
+    """The task or scanner job the entry is about, when not the scan job itself."""
+    action: Mapped[str] = mapped_column(String(32), default="")
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str | None] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(160))
+    """Who or what caused it: ``user:NAME``, ``schedule``, ``window``, ``retry``,
+    ``dispatcher``, ``scanner:NAME``."""
+    message: Mapped[str] = mapped_column(Text, default="")
 
 
 class Lease(Base):

@@ -3,7 +3,6 @@ delete. Secrets are write-only: no page ever holds one, only whether it is set."
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -25,7 +24,7 @@ from quipu.web.catalog_forms import (
     store_of,
 )
 from quipu.web.render import page
-from quipu.web.session import SignedIn
+from quipu.web.session import SignedIn, server_now
 
 router = APIRouter(include_in_schema=False)
 
@@ -149,7 +148,7 @@ async def add_credential(request: Request, viewer: SignedIn) -> Response:
         fields = credentials.CredentialFields(cred_type=cred_type, **values)
         view = await run_in_threadpool(
             lambda: credentials.add_credential(
-                store_of(request), box=_box(request), fields=fields, now=datetime.now(UTC)
+                store_of(request), box=_box(request), fields=fields, now=server_now(request)
             )
         )
     except QuipuError as refused:
@@ -216,7 +215,7 @@ async def edit_credential(request: Request, credential_id: int, viewer: SignedIn
                 box=_box(request),
                 credential_id=credential_id,
                 changes=changes,
-                now=datetime.now(UTC),
+                now=server_now(request),
             )
         )
     except QuipuError as refused:

@@ -3,7 +3,6 @@ button, add and edit (sources in order, options), delete."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -27,7 +26,7 @@ from quipu.web.catalog_forms import (
     store_of,
 )
 from quipu.web.render import page
-from quipu.web.session import SignedIn
+from quipu.web.session import SignedIn, server_now
 
 router = APIRouter(include_in_schema=False)
 
@@ -148,7 +147,7 @@ async def add_scan(request: Request, viewer: SignedIn) -> Response:
     try:
         fields = _fields(form)
         view = await run_in_threadpool(
-            lambda: scans.add_scan(store, fields=fields, now=datetime.now(UTC))
+            lambda: scans.add_scan(store, fields=fields, now=server_now(request))
         )
     except QuipuError as refused:
         problem = refusal(refused, fields=FIELD_SHOWN)
@@ -217,7 +216,7 @@ async def edit_scan(request: Request, scan_id: int, viewer: SignedIn) -> Respons
         # The form shows every option, so what it sends replaces them (as a PUT does).
         view = await run_in_threadpool(
             lambda: scans.edit_scan(
-                store, scan_id=scan_id, changes=changes, partial=False, now=datetime.now(UTC)
+                store, scan_id=scan_id, changes=changes, partial=False, now=server_now(request)
             )
         )
     except QuipuError as refused:
@@ -252,7 +251,13 @@ async def start_scan(request: Request, scan_id: int, viewer: SignedIn) -> Redire
     store = store_of(request)
     try:
         job = await run_in_threadpool(
-            lambda: scan_jobs.start(store, scan_id=scan_id, now=datetime.now(UTC))
+            lambda: scan_jobs.start(
+                store,
+                scan_id=scan_id,
+                now=server_now(request),
+                by=f"user:{viewer.principal.username}",
+                hold_for_s=request.app.state.settings.approval_timeout_s,
+            )
         )
     except QuipuError as refused:
         return redirect(request, f"/scans/{scan_id}", kind="error", text=str(refused))

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -33,7 +33,7 @@ from quipu.web.catalog_forms import (
     whole_number,
 )
 from quipu.web.render import page
-from quipu.web.session import SignedIn
+from quipu.web.session import SignedIn, server_now
 
 router = APIRouter(include_in_schema=False)
 
@@ -62,11 +62,11 @@ def source_list(
     )
 
 
-def _choices(store: Store, settings: Settings, *, source_type: str) -> dict[str, Any]:
+def _choices(
+    store: Store, settings: Settings, *, source_type: str, now: datetime
+) -> dict[str, Any]:
     _, creds = credentials.list_credentials(store, cred_type=source_type, limit=LOOKUP_LIMIT)
-    fleet = scanners.list_scanners(
-        store, now=datetime.now(UTC), timeout_s=settings.heartbeat_timeout_s
-    )
+    fleet = scanners.list_scanners(store, now=now, timeout_s=settings.heartbeat_timeout_s)
     return {
         "credential_choices": [(c.id, c.name) for c in creds],
         "scanner_choices": [
@@ -93,7 +93,9 @@ def _form_page(
 ) -> HTMLResponse:
     settings: Settings = request.app.state.settings
     rules = rules_of(source_type)
-    choices = _choices(store_of(request), settings, source_type=source_type)
+    choices = _choices(
+        store_of(request), settings, source_type=source_type, now=server_now(request)
+    )
     chosen = list(values.get("credentials") or [])
     count = (
         show_choices(len(chosen), len(choices["credential_choices"]))
@@ -215,7 +217,7 @@ async def add_source(request: Request, viewer: SignedIn) -> Response:
             source_type=source_type, **_fields(form, source_type=source_type)
         )
         view = await run_in_threadpool(
-            lambda: sources.add_source(store, fields=fields, now=datetime.now(UTC))
+            lambda: sources.add_source(store, fields=fields, now=server_now(request))
         )
     except QuipuError as refused:
         problem = refusal(refused, fields=FIELD_SHOWN)
@@ -275,7 +277,7 @@ async def edit_source(request: Request, source_id: int, viewer: SignedIn) -> Res
         changes = _fields(form, source_type=current.source_type)
         view = await run_in_threadpool(
             lambda: sources.edit_source(
-                store, source_id=source_id, changes=changes, now=datetime.now(UTC)
+                store, source_id=source_id, changes=changes, now=server_now(request)
             )
         )
     except QuipuError as refused:

@@ -3,7 +3,6 @@ per-task counters, progress, the moves its state allows) refreshes while the job
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -20,7 +19,7 @@ from quipu.services import scan_jobs
 from quipu.store import Store
 from quipu.store.tables import ScanJob
 from quipu.web.render import page, render
-from quipu.web.session import SignedIn, flash
+from quipu.web.session import SignedIn, flash, server_now
 
 router = APIRouter(include_in_schema=False)
 
@@ -155,7 +154,12 @@ def move_job(request: Request, job_id: int, move: str, viewer: SignedIn) -> Redi
         return response
     _, act = MOVES[move]
     try:
-        job = act(_store(request), job_id=job_id, now=datetime.now(UTC))
+        job = act(
+            _store(request),
+            job_id=job_id,
+            now=server_now(request),
+            by=f"user:{viewer.principal.username}",
+        )
     except QuipuError as refused:
         flash(response, request, kind="error", text=str(refused))
         return response

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -14,7 +13,7 @@ from quipu.settings import Settings
 from quipu.store import Store
 from quipu.web import estate
 from quipu.web.render import page
-from quipu.web.session import SignedIn
+from quipu.web.session import SignedIn, server_now
 
 router = APIRouter(include_in_schema=False)
 
@@ -44,7 +43,7 @@ def estate_of(store: Store, latest: list[reports.ReportView]) -> dict[str, Any] 
 def overview(request: Request, viewer: SignedIn) -> HTMLResponse:
     store: Store = request.app.state.store
     settings: Settings = request.app.state.settings
-    now = datetime.now(UTC)
+    now = server_now(request)
     jobs = {status: scan_jobs.list_jobs(store, status=status, limit=5) for status in WATCHED}
     fleet = scanners.list_scanners(store, now=now, timeout_s=settings.heartbeat_timeout_s)
     alarm_count, latest_alarms = alarms.list_alarms(store, offset=0, limit=5)

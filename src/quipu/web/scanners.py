@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -23,7 +22,7 @@ from quipu.services import alarms, auth, scanners
 from quipu.settings import Settings
 from quipu.store import Store
 from quipu.web.render import page, render
-from quipu.web.session import SignedIn, Viewer, flash
+from quipu.web.session import SignedIn, Viewer, flash, server_now
 
 router = APIRouter(include_in_schema=False)
 
@@ -85,7 +84,7 @@ def refresh_ms(timeout_s: float) -> int:
 
 def _list_context(request: Request, viewer: Viewer) -> dict[str, Any]:
     fleet = scanners.list_scanners(
-        _store(request), now=datetime.now(UTC), timeout_s=_timeout(request)
+        _store(request), now=server_now(request), timeout_s=_timeout(request)
     )
     return {
         "fleet": fleet,
@@ -185,7 +184,7 @@ def _add(request: Request, viewer: Viewer, form: dict[str, str]) -> HTMLResponse
             name=name,
             bind=split_bind(form["bind"]),
             max_probes_per_second=parse_rate(form["max_probes_per_second"]),
-            now=datetime.now(UTC),
+            now=server_now(request),
         )
     except QuipuError as refused:
         field = refused.field if isinstance(refused, InvalidInput) else None
@@ -213,7 +212,7 @@ def _set_enabled(
             _store(request),
             scanner_id=scanner_id,
             enabled=enabled,
-            now=datetime.now(UTC),
+            now=server_now(request),
             timeout_s=_timeout(request),
         )
     except QuipuError as refused:
@@ -249,7 +248,7 @@ def rotate_key(
         view = scanners.rotate_key(
             _store(request),
             scanner_id=scanner_id,
-            now=datetime.now(UTC),
+            now=server_now(request),
             timeout_s=_timeout(request),
         )
     except QuipuError as refused:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import Depends, Request
 from fastapi.responses import Response
 
+from quipu.clock import Clock
 from quipu.domain.errors import Forbidden, QuipuError
 from quipu.services import auth
 from quipu.store import Store
@@ -81,6 +82,12 @@ class Viewer:
         return self.principal.username
 
 
+def server_now(request: Request) -> datetime:
+    """The server's time, from its clock (the system's, or a test's)."""
+    clock: Clock = request.app.state.clock
+    return clock.now()
+
+
 def _store(request: Request) -> Store:
     store: Store = request.app.state.store
     return store
@@ -92,7 +99,7 @@ def signed_in_viewer(request: Request) -> Viewer | None:
     if not token:
         return None
     try:
-        principal = auth.authenticate(_store(request), token=token, now=datetime.now(UTC))
+        principal = auth.authenticate(_store(request), token=token, now=server_now(request))
     except QuipuError:
         return None
     return Viewer(principal, token)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -15,7 +14,7 @@ from quipu.services import auth
 from quipu.settings import Settings
 from quipu.store import Store
 from quipu.web.render import page
-from quipu.web.session import SignedIn, clear_session, set_session
+from quipu.web.session import SignedIn, clear_session, server_now, set_session
 
 router = APIRouter(include_in_schema=False)
 
@@ -50,7 +49,7 @@ async def sign_in(
                 store,
                 username=username,
                 password=password,
-                now=datetime.now(UTC),
+                now=server_now(request),
                 ttl_s=settings.token_ttl_s,
             )
         )
@@ -72,7 +71,7 @@ async def sign_in(
 @router.post("/logout")
 def sign_out(request: Request, viewer: SignedIn) -> RedirectResponse:
     store: Store = request.app.state.store
-    auth.logout(store, principal=viewer.principal, now=datetime.now(UTC))
+    auth.logout(store, principal=viewer.principal, now=server_now(request))
     response = RedirectResponse("/login", status_code=303)
     clear_session(response)
     return response
