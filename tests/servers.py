@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -40,6 +41,32 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+class TestClock:
+    """A server's clock a test moves: pass ``env`` to the server (every node of one test
+    shares the file), then :meth:`advance` shifts the servers' time while they run."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0.0
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("0")
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"QUIPU_CLOCK_FILE": str(self.path)}
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + timedelta(seconds=self.offset)
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+        self.path.write_text(repr(self.offset))
+
+    def set(self, when: datetime) -> None:
+        """Move the clock so that it reads ``when`` now."""
+        self.advance((when - self.now()).total_seconds())
 
 
 @dataclass

@@ -10,7 +10,11 @@ from datetime import datetime
 
 from quipu.clock import Clock, SystemClock
 from quipu.dispatch.dispatcher import advance, running_job_ids, start_queued_jobs
+from quipu.dispatch.schedules import fire_due
+from quipu.dispatch.stalls import watch
 from quipu.dispatch.sweeps import hold_lease, sweep_heartbeats
+from quipu.dispatch.windows import defer_closed
+from quipu.services.scan_jobs import expire_held
 from quipu.settings import Settings
 from quipu.store import Store
 
@@ -33,6 +37,9 @@ class DispatchLoop:
 
     def tick(self, now: datetime | None = None) -> None:
         now = now or self.clock.now()
+        fire_due(self.store, settings=self.settings, now=now)
+        expire_held(self.store, now=now)
+        defer_closed(self.store, now=now)
         start_queued_jobs(self.store, max_running=self.settings.max_running_jobs, now=now)
         for job_id in running_job_ids(self.store):
             advance(self.store, job_id=job_id, settings=self.settings, now=now)
@@ -40,6 +47,7 @@ class DispatchLoop:
         if hold_lease(self.store, name=SWEEPER_LEASE, holder=self.node, now=now, ttl_s=lease_s):
             if sweep_heartbeats(self.store, settings=self.settings, now=now):
                 self.poke()
+            watch(self.store, settings=self.settings, now=now)
         # Jobs that ended this tick free a slot for the next queued one.
         start_queued_jobs(self.store, max_running=self.settings.max_running_jobs, now=now)
 
