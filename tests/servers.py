@@ -47,6 +47,8 @@ class TestClock:
     """A server's clock a test moves: pass ``env`` to the server (every node of one test
     shares the file), then :meth:`advance` shifts the servers' time while they run."""
 
+    __test__ = False  # not a test class, despite its name
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self.offset = 0.0

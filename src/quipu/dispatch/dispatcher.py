@@ -10,14 +10,15 @@ import itertools
 import logging
 from collections import Counter
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import delete, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from quipu.collectors.network.targets import expand, split_targets, to_ranges
 from quipu.domain.errors import QuipuError
+from quipu.domain.retry import retry_delay, retry_message, server_unreachable
 from quipu.domain.rules import (
     Counters,
     QueuedJob,
@@ -115,14 +116,21 @@ class JobAdvancer:
         self.tasks = list(
             s.scalars(select(Task).where(Task.scan_job_id == job.id).order_by(Task.id))
         )
+        self.offline: list[Task] = []
+        """Connection tasks whose work ended without reaching anything, kept running while
+        the job may still retry them."""
 
     def run(self) -> None:
         self._count_results()
         self._finish_tasks()
+        if self._retry_offline():
+            return
         connect = [t for t in self.tasks if t.kind == TaskKind.CONNECT]
         inspect = [t for t in self.tasks if t.kind == TaskKind.INSPECT]
-        if all(t.status == TaskStatus.PENDING for t in connect):
-            for task in connect:
+        pending = [t for t in connect if t.status == TaskStatus.PENDING]
+        if pending:
+            # All of them on the first run; after a retry, only those that found nothing.
+            for task in pending:
                 self._start_task(task, self._connect_targets(task))
         elif all(_final(t) for t in connect):
             by_source = {t.source_id: t for t in connect}
@@ -158,28 +166,35 @@ class JobAdvancer:
         """End every running task whose scanner jobs have all ended."""
         # Counts and failures only: reading every scanner job of a large scan job on each
         # completion would make a scan job's cost grow with the square of its size.
-        still_open = dict(
+        # A retried task keeps the scanner jobs of its earlier runs for the record; only
+        # those made since its latest start speak for the run under way.
+        current = (
+            select(ScannerJob.task_id)
+            .join(Task, Task.id == ScannerJob.task_id)
+            .where(ScannerJob.scan_job_id == self.job.id, ScannerJob.created_at >= Task.start_time)
+        )
+        still_open: dict[int, int] = dict(
             self.s.execute(
-                select(ScannerJob.task_id, func.count())
-                .where(
-                    ScannerJob.scan_job_id == self.job.id,
-                    ScannerJob.status.not_in([st.value for st in SCANNER_JOB_FINAL]),
-                )
+                current.add_columns(func.count())
+                .where(ScannerJob.status.not_in([st.value for st in SCANNER_JOB_FINAL]))
                 .group_by(ScannerJob.task_id)
             ).all()
         )
         failed: dict[int, list[str]] = {}
         for task_id, message in self.s.execute(
-            select(ScannerJob.task_id, ScannerJob.error_message).where(
-                ScannerJob.scan_job_id == self.job.id,
-                ScannerJob.status == ScannerJobStatus.FAILED.value,
+            current.add_columns(ScannerJob.error_message).where(
+                ScannerJob.status == ScannerJobStatus.FAILED.value
             )
         ):
             failed.setdefault(task_id, []).append(message)
+        self.offline = []
         for task in self.tasks:
             if task.status != TaskStatus.RUNNING or still_open.get(task.id):
                 continue
             failures = failed.get(task.id, [])
+            if self._found_nothing(task, failures) and self._retries_left():
+                self.offline.append(task)
+                continue
             # Where the source type says so, a connection task completes even when systems
             # are unreachable; any other failure of a scanner job is the source failing.
             if failures and not (
@@ -200,15 +215,87 @@ class JobAdvancer:
             else:
                 self._move(task, TaskAction.COMPLETE, end_time=self.now)
 
-    def _finish_job(self) -> None:
-        views = [_view(t) for t in self.tasks]
-        counters = job_counters(views)
+    def _found_nothing(self, task: Task, failures: list[str]) -> bool:
+        """The connection of ``task`` ended without reaching any system of its source.
+
+        A network source reached none of its hosts (counted from its results, written
+        before its scanner jobs ended); a server source's server did not answer.
+        """
+        if task.kind != TaskKind.CONNECT:
+            return False
+        rules = rules_of(task.source_type)
+        if rules.systems_are_hosts:
+            return task.systems_scanned == 0 and all(not message for message in failures)
+        return server_unreachable(failures)
+
+    def _retries_left(self) -> bool:
+        return retry_delay(self.job.retry, self.job.attempt + 1) is not None
+
+    def _retry_offline(self) -> bool:
+        """Send the job back to pending when its connection phase ended and some source
+        reached nothing, while the scan's retry policy allows another try.
+
+        Only the connection tasks that found nothing run again; sources that answered keep
+        their results. True when the job was sent back.
+        """
+        connect = [t for t in self.tasks if t.kind == TaskKind.CONNECT]
+        if not self.offline or not all(_final(t) or t in self.offline for t in connect):
+            return False
+        attempt = self.job.attempt + 1
+        delay = retry_delay(self.job.retry, attempt)
+        assert delay is not None  # _retries_left held when the tasks were kept
+        at = self.now + timedelta(seconds=delay)
+        message = retry_message(
+            source_names=[t.source_name for t in self.offline],
+            attempt=attempt,
+            attempts=int(self.job.retry["attempts"]),
+            at=at,
+        )
+        for task in self.offline:
+            self._send_back(task)
+        self._update_counters()
+        self.s.flush()
+        move_scan_job(
+            self.s,
+            job_id=self.job.id,
+            action=ScanJobAction.RETRY,
+            by="retry",
+            at=self.now,
+            values={
+                "not_before": at,
+                "attempt": attempt,
+                "updated_at": self.now,
+                "status_message": message,
+            },
+        )
+        log.info("scan job %s: %s", self.job.id, message)
+        return True
+
+    def _send_back(self, task: Task) -> None:
+        """Pend ``task`` again with its results dropped, so that its next run counts afresh."""
+        self.s.flush()
+        self.s.execute(delete(SystemResult).where(SystemResult.task_id == task.id))
+        values: dict[str, Any] = {
+            "systems_scanned": 0,
+            "systems_failed": 0,
+            "systems_unreachable": 0,
+        }
+        if not rules_of(task.source_type).systems_are_hosts:
+            values["systems_count"] = 0
+        self._move(task, TaskAction.RETRY, by="retry", **values)
+
+    def _update_counters(self) -> None:
+        counters = job_counters([_view(t) for t in self.tasks])
         self.job.systems_count, self.job.systems_scanned = (
             counters.systems_count,
             counters.systems_scanned,
         )
         self.job.systems_failed = counters.systems_failed
         self.job.systems_unreachable = counters.systems_unreachable
+
+    def _finish_job(self) -> None:
+        views = [_view(t) for t in self.tasks]
+        self._update_counters()
         outcome = job_outcome(views)
         if outcome is None:
             return
@@ -234,10 +321,12 @@ class JobAdvancer:
         )
         log.info("scan job %s %s %s", self.job.id, outcome.status, outcome.message)
 
-    def _move(self, task: Task, action: TaskAction, **values: Any) -> None:
+    def _move(
+        self, task: Task, action: TaskAction, *, by: str = "dispatcher", **values: Any
+    ) -> None:
         self.s.flush()
         task.status = move_task(
-            self.s, task_id=task.id, action=action, by="dispatcher", at=self.now, values=values
+            self.s, task_id=task.id, action=action, by=by, at=self.now, values=values
         ).value
         for key, value in values.items():
             setattr(task, key, value)

@@ -24,6 +24,7 @@ from quipu.domain.states import (
 )
 from quipu.services import vault, vault_secrets
 from quipu.store import Store
+from quipu.store.events import record_event
 from quipu.store.secrets import SecretBox
 from quipu.store.statements import claim_scanner_jobs, move_scanner_job
 from quipu.store.tables import Credential, ScanJob, Scanner, ScannerJob, SystemResult, Task
@@ -328,7 +329,7 @@ def heartbeat(
         row.capacity = capacity
         row.agent_id = agent_id
         if restarted:
-            s.execute(
+            orphans = s.execute(
                 update(ScannerJob)
                 .where(
                     ScannerJob.scanner_id == scanner.id,
@@ -337,6 +338,20 @@ def heartbeat(
                     ),
                 )
                 .values(status=ScannerJobStatus.PENDING.value, claimed_at=None, started_at=None)
-            )
+                .returning(ScannerJob.id, ScannerJob.scan_job_id)
+            ).all()
+            for orphan_id, scan_job_id in orphans:
+                record_event(
+                    s,
+                    scan_job_id=scan_job_id,
+                    at=now,
+                    kind="scanner_job",
+                    subject_id=orphan_id,
+                    action="release",
+                    to_status=ScannerJobStatus.PENDING.value,
+                    actor=f"scanner:{scanner.name}",
+                    message=f"Scanner {scanner.name!r} restarted: its unfinished scanner job "
+                    f"{orphan_id} is pending again.",
+                )
     if restarted:
         log.info("scanner %s restarted: its unfinished jobs were released", scanner.name)
