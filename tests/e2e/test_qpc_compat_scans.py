@@ -140,7 +140,8 @@ def test_scan_add_show_list_edit_and_clear(qpc: Qpc, api: httpx.Client) -> None:
 
     everything = qpc.ok("scan", "show", "--name", "plain", "--all-fields").json()
     assert set(everything) == {*plain, "jobs", "most_recent", "most_recent_scanjob",
-                               "created_at", "updated_at"}  # fmt: skip
+                               "created_at", "updated_at",
+                               "schedule", "windows", "retry"}  # fmt: skip
     assert (everything["jobs"], everything["most_recent"]) == ([], None)
     assert api.get(f"/api/v1/scans/{plain['id']}/").json()["options"] == plain["options"]
 

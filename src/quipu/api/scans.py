@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from quipu.api.credentials import BulkDelete, BulkDeletedPublic, Name, NameQuery, SearchQuery
 from quipu.api.deps import CurrentUser, Now, StoreDep
 from quipu.api.pagination import Page, Paging, page_of
+from quipu.domain.schedules import parse_schedule
 from quipu.domain.states import ScanJobStatus
 from quipu.services import scan_jobs, scans
 
@@ -56,6 +57,29 @@ class ScanOptions(BaseModel):
         return self.model_dump(exclude_none=True)
 
 
+ScheduleIn = Annotated[
+    dict[str, Any] | None,
+    Field(
+        description='When its scan jobs start on their own: {"cron": "0 2 * * 1-5", '
+        '"timezone": "Europe/Paris"} (timezone default UTC); null: by hand only.'
+    ),
+]
+WindowsIn = Annotated[
+    list[Any] | None,
+    Field(
+        description='Time windows its jobs run in: "mon-fri 08:00-18:00 Europe/Paris" or '
+        '{"days": ["mon"], "start": "08:00", "end": "18:00", "timezone": "UTC"}; [] any time.'
+    ),
+]
+RetryIn = Annotated[
+    dict[str, Any] | None,
+    Field(
+        description='Retries when no target answers: {"attempts": 3, "delay_s": 300, '
+        '"backoff": 2}; {} or null: none.'
+    ),
+]
+
+
 class ScanCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -63,6 +87,17 @@ class ScanCreate(BaseModel):
     scan_type: Literal["inspect"] = "inspect"
     sources: list[int] = Field(min_length=1, description="Source ids, in order.")
     options: ScanOptions = Field(default_factory=ScanOptions)
+    schedule: ScheduleIn = None
+    windows: WindowsIn = None
+    retry: RetryIn = None
+
+    def lifecycle(self) -> dict[str, Any]:
+        """Schedule, windows and retry as the service takes them (a missing one: none)."""
+        return {
+            "schedule": parse_schedule(self.schedule, field="schedule"),
+            "windows": self.windows or [],
+            "retry": self.retry or {},
+        }
 
 
 class ScanUpdate(BaseModel):
@@ -76,6 +111,21 @@ class ScanUpdate(BaseModel):
     options: ScanOptions | None = Field(
         None, description="Merged into the scan's: products left out keep their flags."
     )
+    schedule: ScheduleIn = None
+    windows: WindowsIn = None
+    retry: RetryIn = None
+
+    def lifecycle(self) -> dict[str, Any]:
+        """Those of schedule, windows and retry given (null clears), as the service takes them."""
+        given = self.model_fields_set
+        changes: dict[str, Any] = {}
+        if "schedule" in given:
+            changes["schedule"] = parse_schedule(self.schedule, field="schedule")
+        if "windows" in given:
+            changes["windows"] = self.windows or []
+        if "retry" in given:
+            changes["retry"] = self.retry or {}
+        return changes
 
 
 class SourceRefPublic(BaseModel):
@@ -100,12 +150,23 @@ class JobReportPublic(BaseModel):
     report_id: int | None
 
 
+class SchedulePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    cron: str
+    timezone: str
+    next_firings: list[datetime] = Field(description="The next 5 firings, in UTC.")
+
+
 class ScanPublic(BaseModel):
     id: int
     name: str
     scan_type: str
     sources: list[SourceRefPublic]
     options: dict[str, Any]
+    schedule: SchedulePublic | None = Field(description="None: started by hand only.")
+    windows: list[Any] = Field(description="Time windows its jobs run in; []: any time.")
+    retry: dict[str, Any] = Field(description="Retry policy; {}: no retry.")
     jobs: list[JobReportPublic] = Field(description="Its scan jobs, oldest first.")
     most_recent: dict[str, Any] | None = Field(
         description="Its newest scan job as the established server sums it up."
@@ -123,6 +184,9 @@ def scan_public(view: scans.ScanView) -> ScanPublic:
         scan_type=view.scan_type,
         sources=[SourceRefPublic.model_validate(s) for s in view.sources],
         options=view.options,
+        schedule=None if view.schedule is None else SchedulePublic.model_validate(view.schedule),
+        windows=view.windows,
+        retry=view.retry,
         jobs=[JobReportPublic(id=i, report_id=r) for i, r in view.jobs],
         most_recent=None if recent is None else most_recent(recent),
         most_recent_scanjob=None if recent is None else ScanJobRefPublic.model_validate(recent),
@@ -162,6 +226,7 @@ def list_scans(
     store: StoreDep,
     user: CurrentUser,
     paging: Paging,
+    now: Now,
     name: NameQuery = None,
     search_by_name: SearchQuery = None,
 ) -> Page[ScanPublic]:
@@ -172,6 +237,7 @@ def list_scans(
         search_by_name=search_by_name,
         offset=paging.offset,
         limit=paging.page_size,
+        now=now,
     )
     results = [scan_public(v) for v in views]
     return page_of(request, params=paging, count=count, results=results)
@@ -185,6 +251,7 @@ def add_scan(body: ScanCreate, store: StoreDep, user: CurrentUser, now: Now) -> 
         scan_type=body.scan_type,
         sources=body.sources,
         options=body.options.given(),
+        **body.lifecycle(),
     )
     return scan_public(scans.add_scan(store, fields=fields, now=now))
 
@@ -196,21 +263,22 @@ def bulk_delete_scans(body: BulkDelete, store: StoreDep, user: CurrentUser) -> B
 
 
 @router.get("/{scan_id}/")
-def get_scan(scan_id: int, store: StoreDep, user: CurrentUser) -> ScanPublic:
-    """Show one scan and its newest scan job."""
-    return scan_public(scans.get_scan(store, scan_id=scan_id))
+def get_scan(scan_id: int, store: StoreDep, user: CurrentUser, now: Now) -> ScanPublic:
+    """Show one scan, its schedule's next firings and its newest scan job."""
+    return scan_public(scans.get_scan(store, scan_id=scan_id, now=now))
 
 
 @router.put("/{scan_id}/")
 def replace_scan(
     scan_id: int, body: ScanCreate, store: StoreDep, user: CurrentUser, now: Now
 ) -> ScanPublic:
-    """Replace a scan; options left out get their defaults."""
+    """Replace a scan; options, schedule, windows and retry left out get their defaults."""
     changes = {
         "name": body.name,
         "scan_type": body.scan_type,
         "sources": body.sources,
         "options": body.options.given(),
+        **body.lifecycle(),
     }
     view = scans.edit_scan(store, scan_id=scan_id, changes=changes, partial=False, now=now)
     return scan_public(view)
@@ -221,8 +289,10 @@ def edit_scan(
     scan_id: int, body: ScanUpdate, store: StoreDep, user: CurrentUser, now: Now
 ) -> ScanPublic:
     """Change some fields of a scan; options given are merged into the scan's."""
-    changes: dict[str, Any] = {k: getattr(body, k) for k in body.model_fields_set}
+    lifecycle = {"schedule", "windows", "retry"}
+    changes: dict[str, Any] = {k: getattr(body, k) for k in body.model_fields_set - lifecycle}
     changes["options"] = body.options.given() if body.options is not None else {}
+    changes |= body.lifecycle()
     view = scans.edit_scan(store, scan_id=scan_id, changes=changes, partial=True, now=now)
     return scan_public(view)
 

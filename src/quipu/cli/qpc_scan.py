@@ -37,6 +37,43 @@ Concurrency = Annotated[
     typer.Option("--max-concurrency", help="Systems inspected at once (1-200, default 25)."),
 ]
 JobId = Annotated[int, typer.Option("--id", help="Scan job id.")]
+Cron = Annotated[
+    str | None,
+    typer.Option(
+        "--schedule",
+        help='Start a scan job at each firing of this cron expression, e.g. "0 2 * * 1-5"; '
+        'on edit "" removes the schedule.',
+    ),
+]
+TimeZone = Annotated[
+    str | None,
+    typer.Option("--timezone", help="IANA time zone the schedule is read in (default UTC)."),
+]
+Windows = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--window",
+        help='A time window its scan jobs run in, e.g. "mon-fri 08:00-18:00 Europe/Paris"; '
+        'repeat for more; on edit the list given replaces the scan\'s, "" removes them all.',
+    ),
+]
+RetryAttempts = Annotated[
+    int | None,
+    typer.Option(
+        "--retry-attempts",
+        help="Retries when no target answers (on edit 0 removes the retry policy).",
+    ),
+]
+RetryDelay = Annotated[
+    float | None,
+    typer.Option("--retry-delay", help="Seconds before the first retry (default 300)."),
+]
+RetryBackoff = Annotated[
+    float | None,
+    typer.Option("--retry-backoff", help="Factor each further retry's delay grows by (default 2)."),
+]
+LIFECYCLE_FIELDS = ("schedule", "windows", "retry")
+"""What a scan has beyond the established client's fields; ``show`` prints those set."""
 
 # The product options take any number of values (none resets them on edit), which Click
 # cannot parse: they reach the command as extra arguments, read by ``product_args``.
@@ -66,11 +103,23 @@ def _source_ids(api: Api, *, names: list[str]) -> list[int]:
 
 @app.command(context_settings=WITH_PRODUCT_OPTIONS, epilog=PRODUCT_OPTIONS_HELP)
 def add(
-    ctx: typer.Context, name: Name, sources: Sources = None, max_concurrency: Concurrency = None
+    ctx: typer.Context,
+    name: Name,
+    sources: Sources = None,
+    max_concurrency: Concurrency = None,
+    schedule: Cron = None,
+    timezone: TimeZone = None,
+    window: Windows = None,
+    retry_attempts: RetryAttempts = None,
+    retry_delay: RetryDelay = None,
+    retry_backoff: RetryBackoff = None,
 ) -> None:
     """Add a scan."""
     if not sources:
         usage_error("Missing option '--sources'.")
+    if timezone is not None and not schedule:
+        usage_error("--timezone needs --schedule.")
+    retry = _retry_given(attempts=retry_attempts, delay=retry_delay, backoff=retry_backoff)
     products = product_args(ctx.args, adding=True)
     check_options(max_concurrency=max_concurrency, directories=products.directories)
     with connect() as api:
@@ -83,17 +132,34 @@ def add(
             "scan_type": "inspect",
             "options": options,
         }
+        if schedule:
+            body["schedule"] = {"cron": schedule, "timezone": timezone or "UTC"}
+        if window:
+            body["windows"] = [w for w in window if w.strip()]
+        if retry:
+            body["retry"] = retry
         api.request("POST", PATH, json=body)
     typer.echo(f'Scan "{name}" was added.')
 
 
 @app.command(context_settings=WITH_PRODUCT_OPTIONS, epilog=PRODUCT_OPTIONS_HELP)
 def edit(
-    ctx: typer.Context, name: Name, sources: Sources = None, max_concurrency: Concurrency = None
+    ctx: typer.Context,
+    name: Name,
+    sources: Sources = None,
+    max_concurrency: Concurrency = None,
+    schedule: Cron = None,
+    timezone: TimeZone = None,
+    window: Windows = None,
+    retry_attempts: RetryAttempts = None,
+    retry_delay: RetryDelay = None,
+    retry_backoff: RetryBackoff = None,
 ) -> None:
     """Change a scan: only the options given change."""
     products = product_args(ctx.args, adding=False)
-    if not sources and max_concurrency is None and not products.given():
+    retry = _retry_given(attempts=retry_attempts, delay=retry_delay, backoff=retry_backoff)
+    lifecycle_given = schedule is not None or timezone is not None or window is not None or retry
+    if not sources and max_concurrency is None and not products.given() and not lifecycle_given:
         usage_error(f"No arguments were provided to edit scan {name}.")
     check_options(max_concurrency=max_concurrency, directories=products.directories)
     with connect() as api:
@@ -106,8 +172,59 @@ def edit(
             options["max_concurrency"] = max_concurrency
         if options:
             body["options"] = options
+        body |= _lifecycle_edits(scan, schedule=schedule, timezone=timezone, windows=window)
+        if retry:
+            body["retry"] = _retry_edited(scan, given=retry)
         api.request("PATCH", f"{PATH}{scan['id']}/", json=body)
     typer.echo(f'Scan "{name}" was updated.')
+
+
+def _retry_given(
+    *, attempts: int | None, delay: float | None, backoff: float | None
+) -> dict[str, Any]:
+    """The retry settings given on the command line, under the API's names."""
+    given = {"attempts": attempts, "delay_s": delay, "backoff": backoff}
+    return {key: value for key, value in given.items() if value is not None}
+
+
+def _retry_edited(scan: dict[str, Any], *, given: dict[str, Any]) -> dict[str, Any]:
+    """The scan's retry policy with the settings given changed; ``--retry-attempts 0``: none."""
+    if given.get("attempts") == 0:
+        return {}
+    return {**(scan.get("retry") or {}), **given}
+
+
+def _lifecycle_edits(
+    scan: dict[str, Any], *, schedule: str | None, timezone: str | None, windows: list[str] | None
+) -> dict[str, Any]:
+    """The schedule and windows part of an edit: only what was given changes.
+
+    A new cron expression keeps the scan's time zone and a new time zone keeps its cron
+    expression, so either can be changed alone."""
+    body: dict[str, Any] = {}
+    current = scan.get("schedule") or {}
+    if schedule == "":
+        if timezone is not None:
+            usage_error('--timezone cannot be set while --schedule "" removes the schedule.')
+        body["schedule"] = None
+    elif schedule is not None or timezone is not None:
+        cron = schedule or current.get("cron")
+        if not cron:
+            usage_error(f"Scan {scan['name']} has no schedule: give --schedule with --timezone.")
+        body["schedule"] = {"cron": cron, "timezone": timezone or current.get("timezone", "UTC")}
+    if windows is not None:
+        body["windows"] = [w for w in windows if w.strip()]
+    return body
+
+
+def shown_with_lifecycle(scan: dict[str, Any], *, all_fields: bool) -> dict[str, Any]:
+    """A scan as the established client prints it, with its schedule, windows and retry policy
+    when it has them (a scan without them prints as before)."""
+    shown = shown_scan(scan, all_fields=all_fields)
+    for key in LIFECYCLE_FIELDS:
+        if scan.get(key):
+            shown[key] = scan[key]
+    return shown
 
 
 @app.command("list")
@@ -125,7 +242,7 @@ def list_scans(all_fields: AllFields = False) -> None:
 def show(name: Name, all_fields: AllFields = False) -> None:
     """Show one scan as JSON."""
     with connect() as api:
-        print_json(shown_scan(find_scan(api, name=name), all_fields=all_fields))
+        print_json(shown_with_lifecycle(find_scan(api, name=name), all_fields=all_fields))
 
 
 @app.command()

@@ -6,13 +6,16 @@ import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from quipu.domain.errors import InvalidInput, NotFound
+from quipu.domain.retry import parse_retry
+from quipu.domain.schedules import SHOWN_FIRINGS, Schedule, next_firing, next_firings
+from quipu.domain.windows import parse_windows
 from quipu.services.credentials import (
     AllOrIds,
     BulkDeleted,
@@ -45,6 +48,20 @@ class ScanFields:
     """Source ids, in the order their tasks are made."""
     options: Mapping[str, Any] = field(default_factory=dict)
     """As given: ``max_concurrency`` and the product options (see ``options_replaced``)."""
+    schedule: Schedule | None = None
+    """When its scan jobs start on their own; none: started by hand only."""
+    windows: Sequence[Any] = field(default_factory=list)
+    """Time windows, as given (see ``quipu.domain.windows.parse_windows``); none: any time."""
+    retry: Mapping[str, Any] | None = field(default_factory=dict)
+    """Retry policy, as given (see ``quipu.domain.retry.parse_retry``); {} or None: no retry."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScheduleView:
+    cron: str
+    timezone: str
+    next_firings: list[datetime]
+    """The coming firings, in UTC, earliest first."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +99,9 @@ class ScanView:
     scan_type: str
     sources: list[SourceRef]
     options: dict[str, Any]
+    schedule: ScheduleView | None
+    windows: list[Any]
+    retry: dict[str, Any]
     most_recent_scanjob: JobRef | None
     jobs: list[tuple[int, int | None]]
     """(scan job id, its report id) of each scan job, oldest first."""
@@ -95,10 +115,10 @@ def add_scan(store: Store, *, fields: ScanFields, now: datetime) -> ScanView:
         _check_name_free(s, name=fields.name)
         _check_sources(s, source_ids=fields.sources)
         row = Scan(created_at=now, updated_at=now)
-        _write(row, fields=fields, options=options_replaced(fields.options))
+        _write(row, fields=fields, options=options_replaced(fields.options), now=now)
         s.add(row)
         s.flush()
-        view = _views(s, rows=[row])[0]
+        view = _views(s, rows=[row], now=now)[0]
     log.info("scan %s (%s) added", view.id, view.name)
     return view
 
@@ -109,7 +129,8 @@ def edit_scan(
     """Apply ``changes`` to a scan.
 
     ``partial`` (a PATCH) merges the ``options`` given into the scan's (``options_merged``);
-    otherwise they replace them (``options_replaced``).
+    otherwise they replace them (``options_replaced``). A schedule left as it was keeps its
+    next firing; a new one fires first at its next time after ``now``.
     """
     unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(ScanFields)})
     if unknown:
@@ -126,17 +147,18 @@ def edit_scan(
         if fields.name != row.name:
             _check_name_free(s, name=fields.name)
         _check_sources(s, source_ids=fields.sources)
-        _write(row, fields=fields, options=options)
+        _write(row, fields=fields, options=options, now=now)
         row.updated_at = now
         s.flush()
-        view = _views(s, rows=[row])[0]
+        view = _views(s, rows=[row], now=now)[0]
     log.info("scan %s (%s) edited", view.id, view.name)
     return view
 
 
-def get_scan(store: Store, *, scan_id: int) -> ScanView:
+def get_scan(store: Store, *, scan_id: int, now: datetime | None = None) -> ScanView:
+    """One scan; its schedule's next firings are those after ``now`` (default: the system's)."""
     with store.transaction() as s:
-        return _views(s, rows=[_get(s, scan_id=scan_id)])[0]
+        return _views(s, rows=[_get(s, scan_id=scan_id)], now=now)[0]
 
 
 def list_scans(
@@ -146,6 +168,7 @@ def list_scans(
     search_by_name: str | None = None,
     offset: int = 0,
     limit: int = 100,
+    now: datetime | None = None,
 ) -> tuple[int, list[ScanView]]:
     """One page of scans ordered by name, and how many match in all."""
     conditions = name_filters(Scan.name, name=name, search_by_name=search_by_name)
@@ -158,7 +181,7 @@ def list_scans(
             offset=offset,
             limit=limit,
         )
-        return count, _views(s, rows=rows)
+        return count, _views(s, rows=rows, now=now)
 
 
 def delete_scan(store: Store, *, scan_id: int) -> None:
@@ -195,7 +218,13 @@ def checked(fields: ScanFields) -> ScanFields:
             raise InvalidInput(f"sources lists source {source_id} more than once.", field="sources")
         seen.add(source_id)
     options = checked_options(fields.options)
-    return dataclasses.replace(fields, sources=list(fields.sources), options=options)
+    return dataclasses.replace(
+        fields,
+        sources=list(fields.sources),
+        options=options,
+        windows=parse_windows(list(fields.windows or []), field="windows"),
+        retry=parse_retry(None if fields.retry is None else dict(fields.retry), field="retry"),
+    )
 
 
 def _check_sources(s: Session, *, source_ids: Sequence[int]) -> None:
@@ -218,7 +247,7 @@ def _get(s: Session, *, scan_id: int) -> Scan:
     return row
 
 
-def _write(row: Scan, *, fields: ScanFields, options: Mapping[str, Any]) -> None:
+def _write(row: Scan, *, fields: ScanFields, options: Mapping[str, Any], now: datetime) -> None:
     stored = dict(options)
     row.name = fields.name
     row.scan_type = fields.scan_type
@@ -229,6 +258,21 @@ def _write(row: Scan, *, fields: ScanFields, options: Mapping[str, Any]) -> None
         ScanSource(source_id=source_id, position=position)
         for position, source_id in enumerate(fields.sources)
     ]
+    row.windows = list(fields.windows)
+    row.retry = dict(fields.retry or {})
+    _write_schedule(row, schedule=fields.schedule, now=now)
+
+
+def _write_schedule(row: Scan, *, schedule: Schedule | None, now: datetime) -> None:
+    """Store the schedule; a changed one starts over from its next firing after ``now``."""
+    if schedule is None:
+        row.schedule_cron = row.schedule_timezone = row.next_fire_at = None
+        return
+    if (row.schedule_cron, row.schedule_timezone) == (schedule.cron, schedule.timezone):
+        return  # unchanged: a firing already due still fires
+    row.schedule_cron = schedule.cron
+    row.schedule_timezone = schedule.timezone
+    row.next_fire_at = next_firing(schedule, after=now)
 
 
 def _read(row: Scan) -> ScanFields:
@@ -237,10 +281,32 @@ def _read(row: Scan) -> ScanFields:
         name=row.name,
         scan_type=row.scan_type,
         sources=[link.source_id for link in row.sources],
+        schedule=_schedule_of(row),
+        windows=list(row.windows or []),
+        retry=dict(row.retry or {}),
     )
 
 
-def _views(s: Session, *, rows: Sequence[Scan]) -> list[ScanView]:
+def _schedule_of(row: Scan) -> Schedule | None:
+    if row.schedule_cron is None:
+        return None
+    return Schedule(cron=row.schedule_cron, timezone=row.schedule_timezone or "UTC")
+
+
+def _schedule_view(row: Scan, *, now: datetime) -> ScheduleView | None:
+    schedule = _schedule_of(row)
+    if schedule is None:
+        return None
+    return ScheduleView(
+        cron=schedule.cron,
+        timezone=schedule.timezone,
+        next_firings=next_firings(schedule, after=now, count=SHOWN_FIRINGS),
+    )
+
+
+def _views(s: Session, *, rows: Sequence[Scan], now: datetime | None) -> list[ScanView]:
+    # Reading a scan without a server's clock at hand (a script, a test) shows firings from now.
+    now = now or datetime.now(UTC)
     ids = [r.id for r in rows]
     loaded = {
         r.id: r
@@ -280,6 +346,9 @@ def _views(s: Session, *, rows: Sequence[Scan]) -> list[ScanView]:
             scan_type=r.scan_type,
             sources=[sources[link.source_id] for link in r.sources],
             options=present_options({**r.options, "max_concurrency": r.max_concurrency}),
+            schedule=_schedule_view(r, now=now),
+            windows=list(r.windows or []),
+            retry=dict(r.retry or {}),
             most_recent_scanjob=recent.get(r.id),
             jobs=jobs.get(r.id, []),
             created_at=r.created_at,

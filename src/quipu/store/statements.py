@@ -32,7 +32,7 @@ from quipu.domain.states import (
     transition_task,
 )
 from quipu.store.events import record_event
-from quipu.store.tables import Lease, ScanJob, ScannerJob, Task, UtcDateTime
+from quipu.store.tables import Lease, Scan, ScanJob, ScannerJob, Task, UtcDateTime
 
 S = TypeVar("S", bound=enum.StrEnum)
 
@@ -243,3 +243,19 @@ def take_lease(session: Session, *, name: str, holder: str, now: datetime, ttl_s
         .on_conflict_do_nothing(index_elements=["name"])
     )
     return bool(created.rowcount)  # type: ignore[attr-defined]
+
+
+def advance_schedule(
+    session: Session, *, scan_id: int, seen: datetime, next_fire_at: datetime | None
+) -> bool:
+    """advance_schedule: move a scan's next firing on from the one read; True if this node won.
+
+    Every ingest node reads the due firings each tick; only the one whose update still finds
+    the firing it read starts the job, so a firing starts one job however many nodes run."""
+    moved = session.execute(
+        update(Scan)
+        .where(Scan.id == scan_id, Scan.next_fire_at == seen)
+        .values(next_fire_at=next_fire_at)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(moved.rowcount)  # type: ignore[attr-defined]

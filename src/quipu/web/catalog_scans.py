@@ -1,5 +1,5 @@
-"""Scan pages: the list with search and paging, a scan's page with its jobs and the Start
-button, add and edit (sources in order, options), delete."""
+"""Scan pages: the list with search and paging, a scan's page with its schedule, jobs and the
+Start button, add and edit (sources in order, options, schedule, windows, retry), delete."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from quipu.domain.errors import InvalidInput, NotFound, QuipuError
+from quipu.domain.schedules import DEFAULT_TIMEZONE, parse_schedule
 from quipu.services import scan_jobs, scan_options, scans, sources
 from quipu.store import Store
 from quipu.web.catalog_forms import (
@@ -34,7 +35,19 @@ PRODUCTS = scan_options.PRODUCTS
 FIELD_SHOWN = {
     "options.max_concurrency": "max_concurrency",
     f"options.{scan_options.EXTENDED}.{scan_options.SEARCH_DIRECTORIES}": "search_directories",
+    "schedule": "schedule_cron",
+    "schedule.timezone": "schedule_timezone",
+    "retry": "retry_attempts",
+    "retry.attempts": "retry_attempts",
+    "retry.delay_s": "retry_delay_s",
+    "retry.backoff": "retry_backoff",
 }
+RETRY_NUMBERS = (
+    ("attempts", "retry_attempts", int, "a whole number of retries"),
+    ("delay_s", "retry_delay_s", float, "a number of seconds"),
+    ("backoff", "retry_backoff", float, "a number, the factor each delay grows by"),
+)
+"""(policy key, form field, type, what it must be) of the retry fields."""
 
 
 @router.get("/scans")
@@ -86,6 +99,12 @@ def _blank() -> dict[str, Any]:
         "disabled": [],
         "extended": [],
         "search_directories": "",
+        "schedule_cron": "",
+        "schedule_timezone": DEFAULT_TIMEZONE,
+        "windows": "",
+        "retry_attempts": "",
+        "retry_delay_s": "",
+        "retry_backoff": "",
     }
 
 
@@ -106,7 +125,18 @@ def _typed(form: Form) -> dict[str, Any]:
         "disabled": [p for p in PRODUCTS if form.checked(f"disabled_{p}")],
         "extended": [p for p in PRODUCTS if form.checked(f"extended_{p}")],
         "search_directories": form.raw("search_directories"),
+        **{name: form.raw(name) for name in LIFECYCLE_FORM_FIELDS},
     }
+
+
+LIFECYCLE_FORM_FIELDS = (
+    "schedule_cron",
+    "schedule_timezone",
+    "windows",
+    "retry_attempts",
+    "retry_delay_s",
+    "retry_backoff",
+)
 
 
 def _options(form: Form) -> dict[str, Any]:
@@ -132,12 +162,50 @@ def _options(form: Form) -> dict[str, Any]:
     return options
 
 
+def _schedule(form: Form) -> dict[str, Any] | None:
+    """An empty cron field means no schedule, whatever the time zone field says."""
+    cron = form.text("schedule_cron")
+    if cron is None:
+        return None
+    return {"cron": cron, "timezone": form.text("schedule_timezone") or DEFAULT_TIMEZONE}
+
+
+def _windows(form: Form) -> list[str]:
+    return [line.strip() for line in form.raw("windows").splitlines() if line.strip()]
+
+
+def _retry(form: Form) -> dict[str, Any]:
+    """The retry fields filled in; none filled: no retry (the service checks the values)."""
+    policy: dict[str, Any] = {}
+    for key, name, kind, what in RETRY_NUMBERS:
+        typed = form.text(name)
+        if typed is None:
+            continue
+        try:
+            policy[key] = kind(typed)
+        except ValueError:
+            raise InvalidInput(f"retry.{key} must be {what}.", field=f"retry.{key}") from None
+    return policy
+
+
 def _fields(form: Form) -> scans.ScanFields:
     return scans.ScanFields(
         name=form.text("name") or "",
         sources=ordered_ids(form, prefix="source", field="sources"),
         options=_options(form),
+        schedule=parse_schedule(_schedule(form), field="schedule"),
+        windows=_windows(form),
+        retry=_retry(form),
     )
+
+
+def _refusal(error: QuipuError) -> Refusal:
+    """The refusal shown by the form field that holds the value refused."""
+    name = getattr(error, "field", None)
+    shown = dict(FIELD_SHOWN)
+    if isinstance(name, str) and name.startswith("windows"):
+        shown[name] = "windows"
+    return refusal(error, fields=shown)
 
 
 @router.post("/scans/new", response_model=None)
@@ -150,7 +218,7 @@ async def add_scan(request: Request, viewer: SignedIn) -> Response:
             lambda: scans.add_scan(store, fields=fields, now=server_now(request))
         )
     except QuipuError as refused:
-        problem = refusal(refused, fields=FIELD_SHOWN)
+        problem = _refusal(refused)
         return await run_in_threadpool(
             lambda: _form_page(request, viewer, values=_typed(form), problem=problem)
         )
@@ -161,7 +229,7 @@ async def add_scan(request: Request, viewer: SignedIn) -> Response:
 def scan_page(request: Request, scan_id: int, viewer: SignedIn) -> HTMLResponse | Response:
     store = store_of(request)
     try:
-        view = scans.get_scan(store, scan_id=scan_id)
+        view = scans.get_scan(store, scan_id=scan_id, now=server_now(request))
     except NotFound as missing:
         return redirect(request, "/scans", kind="error", text=str(missing))
     found = scan_jobs.list_jobs(store, scan_id=scan_id, limit=PAGE_SIZE)
@@ -188,7 +256,25 @@ def _current_values(view: scans.ScanView) -> dict[str, Any]:
         "disabled": [p for p in PRODUCTS if disabled.get(p)],
         "extended": [p for p in PRODUCTS if extended.get(p)],
         "search_directories": "\n".join(extended.get(scan_options.SEARCH_DIRECTORIES) or []),
+        "schedule_cron": view.schedule.cron if view.schedule else "",
+        "schedule_timezone": view.schedule.timezone if view.schedule else DEFAULT_TIMEZONE,
+        "windows": "\n".join(window_text(w) for w in view.windows),
+        "retry_attempts": str(view.retry.get("attempts", "")),
+        "retry_delay_s": _number_text(view.retry.get("delay_s")),
+        "retry_backoff": _number_text(view.retry.get("backoff")),
     }
+
+
+def window_text(window: Any) -> str:
+    """A stored window as the form's one-line form, which reads back as the same window."""
+    if isinstance(window, str):
+        return window
+    days = ",".join(window.get("days") or [])
+    return f"{days} {window.get('start')}-{window.get('end')} {window.get('timezone', 'UTC')}"
+
+
+def _number_text(value: Any) -> str:
+    return "" if value is None else f"{value:g}"
 
 
 @router.get("/scans/{scan_id}/edit", response_model=None)
@@ -212,7 +298,14 @@ async def edit_scan(request: Request, scan_id: int, viewer: SignedIn) -> Respons
         return redirect(request, "/scans", kind="error", text=str(missing))
     try:
         fields = _fields(form)
-        changes = {"name": fields.name, "sources": fields.sources, "options": fields.options}
+        changes = {
+            "name": fields.name,
+            "sources": fields.sources,
+            "options": fields.options,
+            "schedule": fields.schedule,
+            "windows": fields.windows,
+            "retry": fields.retry,
+        }
         # The form shows every option, so what it sends replaces them (as a PUT does).
         view = await run_in_threadpool(
             lambda: scans.edit_scan(
@@ -220,7 +313,7 @@ async def edit_scan(request: Request, scan_id: int, viewer: SignedIn) -> Respons
             )
         )
     except QuipuError as refused:
-        problem = refusal(refused, fields=FIELD_SHOWN)
+        problem = _refusal(refused)
         return await run_in_threadpool(
             lambda: _form_page(
                 request,
