@@ -171,7 +171,10 @@ class JobAdvancer:
         current = (
             select(ScannerJob.task_id)
             .join(Task, Task.id == ScannerJob.task_id)
-            .where(ScannerJob.scan_job_id == self.job.id, ScannerJob.created_at >= Task.start_time)
+            .where(
+                ScannerJob.scan_job_id == self.job.id,
+                or_(Task.start_time.is_(None), ScannerJob.created_at >= Task.start_time),
+            )
         )
         still_open: dict[int, int] = dict(
             self.s.execute(
