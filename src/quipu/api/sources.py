@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -41,6 +41,15 @@ UseParamiko = Annotated[
         "asyncssh and ignores it."
     ),
 ]
+WindowsIn = Annotated[
+    list[Any] | None,
+    Field(
+        description='Time windows its systems may be scanned in: "mon-fri 08:00-18:00 '
+        'Europe/Paris" or {"days": ["mon"], "start": "08:00", "end": "18:00", "timezone": '
+        '"UTC"}; [] or null: any time. A job runs only while the windows of its scan and of '
+        "every one of its sources are open."
+    ),
+]
 AllowLarge = Annotated[
     bool, Query(description="Allow a network source of more than 65,536 systems.")
 ]
@@ -65,6 +74,7 @@ class SourceCreate(BaseModel):
     scanners: list[int] = Field(
         default_factory=list, description="Scanner ids; empty: the built-in scanner."
     )
+    windows: WindowsIn = None
 
 
 class SourceUpdate(BaseModel):
@@ -86,6 +96,7 @@ class SourceUpdate(BaseModel):
     scheduling_mode: SchedulingMode | None = None
     max_probes_per_second: Rate | None = None
     scanners: list[int] | None = None
+    windows: WindowsIn = None
 
 
 class CredentialRefPublic(BaseModel):
@@ -114,6 +125,9 @@ class SourcePublic(BaseModel):
     scheduling_mode: str
     max_probes_per_second: float
     scanners: list[RefPublic]
+    windows: list[dict[str, Any]] = Field(
+        description="Time windows, normalized: days, start, end, timezone; []: any time."
+    )
     created_at: datetime
     updated_at: datetime
 

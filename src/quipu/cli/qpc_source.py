@@ -128,15 +128,27 @@ Scanners = Annotated[
     typer.Option("--scanner", help="Scanner names to run it (default: the built-in one)."),
 ]
 AllowLarge = Annotated[bool, typer.Option("--allow-large", help="Allow more than 65,536 systems.")]
+Windows = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--window",
+        help='A time window its systems may be scanned in, e.g. "mon-fri 08:00-18:00 '
+        'Europe/Paris"; repeat for more; on edit the list given replaces the source\'s, "" '
+        "removes them all.",
+    ),
+]
 
 
 def shown(source: dict[str, Any], *, all_fields: bool) -> dict[str, Any]:
-    """A source as the established client prints it (everything with ``all_fields``)."""
+    """A source as the established client prints it (everything with ``all_fields``), and its
+    time windows when it has some (the established server has none)."""
     result = established(source, fields=FIELDS, all_fields=all_fields)
     if not all_fields:
         result["credentials"] = [
             {"id": c["id"], "name": c["name"]} for c in source.get("credentials", [])
         ]
+        if source.get("windows"):
+            result["windows"] = source["windows"]
     return result
 
 
@@ -183,6 +195,7 @@ def _body(
     scheduling_mode: SchedulingMode | None,
     max_probes_per_second: float | None,
     scanners: list[str] | None,
+    windows: list[str] | None = None,
 ) -> dict[str, Any]:
     """The request body for the options given; the server says which do not apply."""
     body: dict[str, Any] = {}
@@ -210,6 +223,9 @@ def _body(
         body["credentials"] = _credential_ids(api, names=creds, source=name, action=action)
     if scanners:
         body["scanners"] = _ids(api, path=SCANNERS_PATH, names=scanners, noun="Scanner")
+    if windows is not None:
+        # Each --window is one window; "" alone clears them.
+        body["windows"] = [w for w in windows if w.strip()]
     return body
 
 
@@ -229,6 +245,7 @@ def add(
     scheduling_mode: Scheduling = None,
     max_probes_per_second: Rate = None,
     scanner: Scanners = None,
+    window: Windows = None,
     allow_large: AllowLarge = False,
 ) -> None:
     """Add a source."""
@@ -252,6 +269,7 @@ def add(
             scheduling_mode=scheduling_mode,
             max_probes_per_second=max_probes_per_second,
             scanners=scanner,
+            windows=window,
         )
         body |= {"name": name, "source_type": source_type.value}
         params = {"allow_large": "true"} if allow_large else None
@@ -274,11 +292,12 @@ def edit(
     scheduling_mode: Scheduling = None,
     max_probes_per_second: Rate = None,
     scanner: Scanners = None,
+    window: Windows = None,
     allow_large: AllowLarge = False,
 ) -> None:
     """Change a source: only the options given change."""
     options = (hosts, cred, exclude_hosts, port, ssl_cert_verify, ssl_protocol, disable_ssl)
-    more = (proxy_url, use_paramiko, scheduling_mode, max_probes_per_second, scanner)
+    more = (proxy_url, use_paramiko, scheduling_mode, max_probes_per_second, scanner, window)
     if all(value is None for value in (*options, *more)):
         fail(f"No arguments were provided to edit source {name}.")
     with connect() as api:
@@ -299,6 +318,7 @@ def edit(
             scheduling_mode=scheduling_mode,
             max_probes_per_second=max_probes_per_second,
             scanners=scanner,
+            windows=window,
         )
         params = {"allow_large": "true"} if allow_large else None
         api.request("PATCH", f"{PATH}{source['id']}/", json=body, params=params)

@@ -17,6 +17,7 @@ from sqlalchemy import delete, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from quipu.collectors.network.targets import expand, split_targets, to_ranges
+from quipu.dispatch.windows import hold_closed
 from quipu.domain.errors import QuipuError
 from quipu.domain.retry import retry_delay, retry_message, server_unreachable
 from quipu.domain.rules import (
@@ -60,15 +61,7 @@ def start_queued_jobs(store: Store, *, max_running: int, now: datetime) -> list[
         running = (
             s.scalar(select(func.count()).where(ScanJob.status == ScanJobStatus.RUNNING.value)) or 0
         )
-        pending = s.execute(
-            select(ScanJob.id, ScanJob.queued_at, ScanJob.created_at)
-            .where(
-                ScanJob.status == ScanJobStatus.PENDING.value,
-                or_(ScanJob.not_before.is_(None), ScanJob.not_before <= now),
-            )
-            .order_by(ScanJob.queued_at, ScanJob.id)
-            .limit(max_running)
-        ).all()
+        pending = _startable(s, max_running=max_running, now=now)
         chosen = jobs_to_start(
             pending=[QueuedJob(i, q or c) for i, q, c in pending],
             running_count=running,
@@ -92,6 +85,21 @@ def start_queued_jobs(store: Store, *, max_running: int, now: datetime) -> list[
     for job_id in chosen:
         log.info("scan job %s running", job_id)
     return chosen
+
+
+def _startable(s: Session, *, max_running: int, now: datetime) -> list[Any]:
+    """The first ``max_running`` pending jobs due now, in start order, passing over (and
+    holding until their next opening) those whose time windows are closed."""
+    due = s.execute(
+        select(ScanJob.id, ScanJob.queued_at, ScanJob.created_at)
+        .where(
+            ScanJob.status == ScanJobStatus.PENDING.value,
+            or_(ScanJob.not_before.is_(None), ScanJob.not_before <= now),
+        )
+        .order_by(ScanJob.queued_at, ScanJob.id)
+    ).all()
+    held = set(hold_closed(s, job_ids=[row.id for row in due], now=now)) if due else set()
+    return [row for row in due if row.id not in held][:max_running]
 
 
 def running_job_ids(store: Store) -> list[int]:

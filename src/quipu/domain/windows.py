@@ -18,8 +18,9 @@ from quipu.domain.errors import InvalidInput
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
-_HORIZON = timedelta(days=8)
-"""Windows repeat every week: a job closed for longer than this never opens."""
+_HORIZON = timedelta(days=15)
+"""Windows repeat every week: a job closed for longer than this never opens (two weeks, as a
+night's window may fall into a daylight-saving gap one week)."""
 
 Window = Mapping[str, Any]
 
@@ -200,3 +201,25 @@ def describe(window: Window) -> str:
     else:
         text = ",".join(days)
     return f"{text} {window['start']}-{window['end']} {window['timezone']}"
+
+
+def check_opens(
+    named: Sequence[tuple[str, Sequence[Window]]], *, at: datetime, field: str = "windows"
+) -> None:
+    """InvalidInput unless the named groups (e.g. 'scan "nightly"', 'source "lab"') are ever
+    all open together: a job that could never run is refused rather than left waiting."""
+    given = [(name, group) for name, group in named if group]
+    if next_opening([group for _, group in given], at) is None:
+        names = " / ".join(name for name, _ in given)
+        raise InvalidInput(
+            f"The time windows of {names} never open together; change them so that they "
+            "overlap for some days and hours, or remove some.",
+            field=field,
+        )
+
+
+def local_text(groups: Sequence[Sequence[Window]], at: datetime) -> str:
+    """``at`` as an operator reads it: in the time zone of the first window given (UTC when
+    there is none), e.g. '2026-12-03 08:00 Europe/Paris'."""
+    zone = next((w["timezone"] for group in groups for w in group), "UTC")
+    return f"{at.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M} {zone}"

@@ -21,6 +21,7 @@ from quipu.domain.states import (
     TaskStatus,
     scan_job_status,
 )
+from quipu.domain.windows import check_opens
 from quipu.store import Store
 from quipu.store.events import record_event
 from quipu.store.statements import move_scan_job
@@ -111,6 +112,11 @@ def start_in(
             .options(selectinload(Source.credentials), selectinload(Source.scanners))
         )
     }
+    check_opens(
+        [(f'scan "{scan.name}"', scan.windows or [])]
+        + [(f'source "{sources[i].name}"', sources[i].windows or []) for i in source_ids],
+        at=now,
+    )
     job = ScanJob(
         scan_id=scan.id,
         scan_name=scan.name,

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 from quipu.collectors.network.targets import expand, validate_host
 from quipu.domain.errors import InUse, InvalidInput, NotFound
 from quipu.domain.source_types import SourceTypeRules, rules_of, source_type_of
+from quipu.domain.windows import parse_windows
 from quipu.services.credentials import (
     AllOrIds,
     BulkDeleted,
@@ -84,6 +85,9 @@ class SourceFields:
     max_probes_per_second: float | None = None
     scanners: Sequence[int] = field(default_factory=list)
     """Scanner ids; none means the built-in scanner."""
+    windows: Sequence[Any] | None = None
+    """Time windows its systems may be scanned in, as given (see
+    ``quipu.domain.windows.parse_windows``); none: any time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +114,7 @@ class SourceView:
     scheduling_mode: str
     max_probes_per_second: float
     scanners: list[Ref]
+    windows: list[dict[str, Any]]
     created_at: datetime
     updated_at: datetime
 
@@ -265,6 +270,9 @@ def checked(fields: SourceFields, *, allow_large: bool) -> SourceFields:
         exclude_hosts=list(fields.exclude_hosts or []),
         credentials=list(fields.credentials),
         scanners=list(fields.scanners or []),
+        windows=parse_windows(
+            None if fields.windows is None else list(fields.windows), field="windows"
+        ),
     )
     common = _checked_tls(common, rules=rules)
     if rules.many_hosts:
@@ -421,6 +429,7 @@ def _write(row: Source, *, fields: SourceFields) -> None:
         for position, credential_id in enumerate(fields.credentials)
     ]
     row.scanners = [SourceScanner(scanner_id=scanner_id) for scanner_id in fields.scanners]
+    row.windows = list(fields.windows or [])
 
 
 def _read(row: Source) -> SourceFields:
@@ -439,6 +448,7 @@ def _read(row: Source) -> SourceFields:
         scheduling_mode=row.scheduling_mode,
         max_probes_per_second=row.max_probes_per_second,
         scanners=sorted(link.scanner_id for link in row.scanners),
+        windows=list(row.windows or []),
     )
 
 
@@ -497,6 +507,7 @@ def _views(s: Session, *, rows: Sequence[Source]) -> list[SourceView]:
                 scanners=sorted(
                     (scanners[link.scanner_id] for link in r.scanners), key=lambda x: x.name
                 ),
+                windows=list(r.windows or []),
                 created_at=r.created_at,
                 updated_at=r.updated_at,
             )

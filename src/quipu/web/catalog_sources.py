@@ -1,5 +1,6 @@
 """Source pages: the list with search and paging, add and edit with each type's fields
-(hosts as qpc takes them, credentials in order, TLS options, scanners, scheduling), delete."""
+(hosts as qpc takes them, credentials in order, TLS options, scanners, scheduling, time
+windows), delete."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from quipu.domain.errors import InvalidInput, NotFound, QuipuError
 from quipu.domain.source_types import rules_of, source_type_of
 from quipu.domain.states import SourceType
+from quipu.domain.windows import describe
 from quipu.services import credentials, scanners, sources
 from quipu.settings import Settings
 from quipu.store import Store
@@ -133,6 +135,7 @@ def _blank() -> dict[str, Any]:
         "scheduling_mode": "immediate",
         "max_probes_per_second": "",
         "scanners": [],
+        "windows": "",
     }
 
 
@@ -162,6 +165,7 @@ def _typed(form: Form) -> dict[str, Any]:
         "scheduling_mode": form.raw("scheduling_mode"),
         "max_probes_per_second": form.raw("max_probes_per_second"),
         "scanners": _safe(lambda: id_list(form.all("scanners"), field="scanners")),
+        "windows": form.raw("windows"),
     }
 
 
@@ -189,6 +193,7 @@ def _fields(form: Form, *, source_type: str) -> dict[str, Any]:
             allowed="of probes per second (0: no limit)",
         ),
         "scanners": id_list(form.all("scanners"), field="scanners"),
+        "windows": _windows(form),
         "ssl_cert_verify": None,
         "ssl_protocol": None,
         "disable_ssl": None,
@@ -202,6 +207,26 @@ def _fields(form: Form, *, source_type: str) -> dict[str, Any]:
             "proxy_url": form.text("proxy_url"),
         }
     return found
+
+
+def _windows(form: Form) -> list[str]:
+    """One window per non-empty line of the form's text."""
+    return [line.strip() for line in form.raw("windows").splitlines() if line.strip()]
+
+
+def _refusal(error: QuipuError) -> Refusal:
+    """The refusal shown by the form field that holds the value refused (a window's error
+    names it as ``windows[i]``)."""
+    name = getattr(error, "field", None)
+    shown = dict(FIELD_SHOWN)
+    if isinstance(name, str) and name.startswith("windows"):
+        shown[name] = "windows"
+    return refusal(error, fields=shown)
+
+
+def window_lines(windows: list[dict[str, Any]]) -> str:
+    """The windows as the form shows them, one per line, which read back as the same."""
+    return "\n".join(describe(w) for w in windows)
 
 
 @router.post("/sources/new", response_model=None)
@@ -220,7 +245,7 @@ async def add_source(request: Request, viewer: SignedIn) -> Response:
             lambda: sources.add_source(store, fields=fields, now=server_now(request))
         )
     except QuipuError as refused:
-        problem = refusal(refused, fields=FIELD_SHOWN)
+        problem = _refusal(refused)
         return await run_in_threadpool(
             lambda: _form_page(
                 request,
@@ -249,6 +274,7 @@ def _current_values(view: sources.SourceView) -> dict[str, Any]:
             f"{view.max_probes_per_second:g}" if view.max_probes_per_second else ""
         ),
         "scanners": [s.id for s in view.scanners],
+        "windows": window_lines(view.windows),
     }
 
 
@@ -281,7 +307,7 @@ async def edit_source(request: Request, source_id: int, viewer: SignedIn) -> Res
             )
         )
     except QuipuError as refused:
-        problem = refusal(refused, fields=FIELD_SHOWN)
+        problem = _refusal(refused)
         return await run_in_threadpool(
             lambda: _form_page(
                 request,
