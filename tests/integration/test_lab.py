@@ -14,7 +14,8 @@ import asyncssh
 import pytest
 
 from quipu.domain.errors import Conflict, InvalidInput
-from quipu.lab import Lab, LabHost, control, lab_down, lab_up, load_lab, processes, state
+from quipu.lab import Lab, LabHost, accounts, control, lab_down, lab_up, load_lab, processes, state
+from quipu.lab.errors import LabError
 
 pytestmark = [
     pytest.mark.lab,
@@ -227,3 +228,33 @@ def test_without_namespaces_the_lab_users_are_real_until_lab_down(
         assert not Path("/home", user).exists()
     assert not list(Path("/etc/sudoers.d").glob("quipu-lab-*"))
     assert not root.exists()
+
+
+def test_a_lab_in_namespaces_and_one_on_the_machine_never_share_a_user_id(tmp_path: Path) -> None:
+    """Each picks ids from the machine's files, so each must have a range of its own."""
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    for name in ("passwd", "group", "shadow"):
+        (etc / name).write_text("root:x:0:0:root:/root:/bin/bash\n")
+    namespaced = accounts.plan(password="x", home_base=tmp_path, etc=etc)
+    real = accounts.plan(password="x", home_base=tmp_path, real=True, etc=etc)
+    assert not {a.uid for a in namespaced} & {a.uid for a in real}
+
+
+def test_a_lab_in_namespaces_replaces_a_same_named_user_of_the_machine(tmp_path: Path) -> None:
+    """A lab up without namespaces has added quipu-admin to the machine: a lab in namespaces
+    still starts, and its hosts know only their own quipu-admin."""
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    real_line = f"{accounts.SUDO_USER}:x:61100:61100:Quipu lab:/home/{accounts.SUDO_USER}:/bin/bash"
+    (etc / "passwd").write_text(f"root:x:0:0:root:/root:/bin/bash\n{real_line}\n")
+    (etc / "group").write_text(f"root:x:0:\n{accounts.SUDO_USER}:x:61100:\n")
+    (etc / "shadow").write_text(f"root:*:::::::\n{accounts.SUDO_USER}:*:::::::\n")
+    with pytest.raises(LabError, match="already exists"):
+        accounts.plan(password="x", home_base=tmp_path, real=True, etc=etc)
+    users = accounts.plan(password="x", home_base=tmp_path, etc=etc)
+    accounts.write_account_files(accounts=users, target=tmp_path / "copies", etc=etc)
+    passwd = (tmp_path / "copies" / "passwd").read_text().splitlines()
+    admins = [line for line in passwd if line.startswith(f"{accounts.SUDO_USER}:")]
+    assert len(admins) == 1 and real_line not in admins
+    assert passwd[0].startswith("root:")

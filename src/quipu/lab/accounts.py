@@ -10,6 +10,7 @@ import os
 import secrets
 import string
 import subprocess
+import time
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -23,6 +24,10 @@ SUDO_USER = "quipu-admin"
 PASSWORD_USER = "quipu-user"
 SHELL = "/bin/bash"
 _FIRST_ID = 60100
+_FIRST_REAL_ID = 61100
+"""Users added to the machine itself take ids from a range of their own: a lab in
+namespaces picks its ids from the machine's files too, and the two must never share a uid
+(userdel and pkill look at every process of a uid)."""
 _SALT_ALPHABET = string.ascii_letters + string.digits + "./"
 
 
@@ -62,17 +67,22 @@ def _existing_names(path: Path) -> set[str]:
     return {line.split(":", 1)[0] for line in path.read_text().splitlines() if line}
 
 
-def plan(*, password: str, home_base: Path, etc: Path = Path("/etc")) -> list[Account]:
-    """The sudo user and the password user, with ids free on this machine."""
+def plan(
+    *, password: str, home_base: Path, real: bool = False, etc: Path = Path("/etc")
+) -> list[Account]:
+    """The sudo user and the password user, with ids free on this machine; ``real``: they
+    are to be added to the machine itself rather than to the hosts' namespaces."""
     taken = _existing_names(etc / "passwd") | _existing_names(etc / "group")
     clash = sorted(taken & {SUDO_USER, PASSWORD_USER})
-    if clash:
+    # In namespaces the hosts' copies of the account files replace a same-named user.
+    if clash and real:
         raise LabError(
             f"User or group {', '.join(clash)} already exists on this machine: another lab "
             "is up without namespaces, or it must be removed before the lab can start."
         )
     used = _used_ids(etc / "passwd") | _used_ids(etc / "group")
-    free = (uid for uid in range(_FIRST_ID, 2**31) if uid not in used)
+    first = _FIRST_REAL_ID if real else _FIRST_ID
+    free = (uid for uid in range(first, 2**31) if uid not in used)
     return [
         Account(name=SUDO_USER, uid=next(free), home=home_base / SUDO_USER, password_hash="*"),
         Account(
@@ -139,9 +149,12 @@ def write_account_files(*, accounts: list[Account], target: Path, etc: Path = Pa
         ("shadow", shadow, 0o640),
         ("group", group, 0o644),
     ):
-        original = (etc / name).read_text()
-        if original and not original.endswith("\n"):
-            original += "\n"
+        ours = {a.name for a in accounts}
+        original = "".join(
+            line + "\n"
+            for line in (etc / name).read_text().splitlines()
+            if line.split(":", 1)[0] not in ours
+        )
         path = target / name
         path.write_text(original + "\n".join(lines) + "\n")
         os.chmod(path, mode)
@@ -188,10 +201,23 @@ def create_real_users(accounts: list[Account]) -> None:
         logger.info("added user %s to this machine for the lab", account.name)
 
 
+USER_BUSY = 8
+"""userdel's exit status while a process of the user still runs."""
+
+
 def remove_real_user(name: str) -> None:
-    """Remove a lab user and its group from this machine; gone already is fine."""
+    """Remove a lab user and its group from this machine; gone already is fine.
+
+    A session process of the user may outlive the lab's sshd by a moment; it belongs to the
+    lab alone, so it is ended rather than left to keep the user on this machine.
+    """
     for command, absent in (("userdel", 6), ("groupdel", 6)):
         result = subprocess.run([command, name], capture_output=True, text=True, check=False)
+        deadline = time.monotonic() + 5
+        while result.returncode == USER_BUSY and time.monotonic() < deadline:
+            subprocess.run(["pkill", "-KILL", "-u", name], capture_output=True, check=False)
+            time.sleep(0.1)
+            result = subprocess.run([command, name], capture_output=True, text=True, check=False)
         if result.returncode not in (0, absent):
             logger.warning("%s %s failed: %s", command, name, result.stderr.strip())
     logger.info("removed lab user %s from this machine", name)

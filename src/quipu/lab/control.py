@@ -325,7 +325,7 @@ def lab_up(
 
 def _build(*, root: Path, net: str, hosts: int, port: int, slow: int, namespaced: bool) -> Lab:
     password = accounts.new_password()
-    users = accounts.plan(password=password, home_base=_HOMES)
+    users = accounts.plan(password=password, home_base=_HOMES, real=not namespaced)
     key_path = root / "keys" / accounts.SUDO_USER
     lab = Lab(
         root=root,
