@@ -16,6 +16,7 @@ from quipu.domain.rules import (
     inspection_blocker,
     job_counters,
     job_outcome,
+    job_progress,
     jobs_to_start,
     max_probes_per_second,
 )
@@ -153,3 +154,228 @@ def test_negative_limits_are_refused() -> None:
     with pytest.raises(InvalidInput) as caught:
         max_probes_per_second(subnet_limit=-1)
     assert caught.value.field == "subnet_limit"
+
+
+RUNNING, PENDING, COMPLETED = ScanJobStatus.RUNNING, ScanJobStatus.PENDING, ScanJobStatus.COMPLETED
+T = TaskStatus
+
+
+def seen(
+    steps: list[tuple[ScanJobStatus, list[TaskView]]], *, may_retry: bool = False
+) -> list[tuple[str | None, int, int, int, int]]:
+    """(phase, phase_done, phase_total, done, total) of a job at each step."""
+    shown = []
+    for status, tasks in steps:
+        p = job_progress(tasks, status=status, may_retry=may_retry)
+        shown.append(
+            (p.phase.value if p.phase else None, p.phase_done, p.phase_total, p.done, p.total)
+        )
+    return shown
+
+
+def dones(shown: list[tuple[str | None, int, int, int, int]]) -> list[int]:
+    return [row[3] for row in shown]
+
+
+def test_progress_does_not_fall_when_inspection_begins() -> None:
+    # 20 systems, 18 reached and 2 unreachable: once "18 of 20 done", then "2 of 20".
+    pending = task(INSPECT, T.PENDING)
+    steps = [
+        (PENDING, [task(CONNECT, T.PENDING), pending]),
+        (RUNNING, [task(CONNECT, T.RUNNING, systems_count=20), pending]),
+        (
+            RUNNING,
+            [
+                task(
+                    CONNECT, T.RUNNING, systems_count=20, systems_scanned=9, systems_unreachable=1
+                ),
+                pending,
+            ],
+        ),
+        (
+            RUNNING,
+            [
+                task(
+                    CONNECT,
+                    T.COMPLETED,
+                    systems_count=20,
+                    systems_scanned=18,
+                    systems_unreachable=2,
+                ),
+                pending,
+            ],
+        ),
+        (
+            RUNNING,
+            [
+                task(
+                    CONNECT,
+                    T.COMPLETED,
+                    systems_count=20,
+                    systems_scanned=18,
+                    systems_unreachable=2,
+                ),
+                task(INSPECT, T.RUNNING, systems_count=18),
+            ],
+        ),
+        (
+            RUNNING,
+            [
+                task(
+                    CONNECT,
+                    T.COMPLETED,
+                    systems_count=20,
+                    systems_scanned=18,
+                    systems_unreachable=2,
+                ),
+                task(INSPECT, T.RUNNING, systems_count=18, systems_scanned=10, systems_failed=1),
+            ],
+        ),
+        (
+            COMPLETED,
+            [
+                task(
+                    CONNECT,
+                    T.COMPLETED,
+                    systems_count=20,
+                    systems_scanned=18,
+                    systems_unreachable=2,
+                ),
+                task(INSPECT, T.COMPLETED, systems_count=18, systems_scanned=17, systems_failed=1),
+            ],
+        ),
+    ]
+    assert seen(steps) == [
+        (None, 0, 0, 0, 0),
+        ("connect", 0, 20, 0, 20),
+        ("connect", 10, 20, 1, 20),
+        ("connect", 20, 20, 2, 20),
+        ("inspect", 0, 18, 2, 20),
+        ("inspect", 11, 18, 13, 20),
+        (None, 0, 0, 20, 20),
+    ]
+
+
+def test_progress_of_several_sources_counts_each_once() -> None:
+    a = TaskView("a", CONNECT, T.COMPLETED, counters=Counters(4, 3, 0, 1))
+    b = TaskView("b", CONNECT, T.COMPLETED, counters=Counters(6, 6, 0, 0))
+    a_inspect = TaskView("a", INSPECT, T.COMPLETED, counters=Counters(3, 3, 0, 0))
+    b_inspect = TaskView("b", INSPECT, T.RUNNING, counters=Counters(6, 2, 0, 0))
+    progress = job_progress([a, b, a_inspect, b_inspect], status=RUNNING)
+    assert (progress.phase, progress.phase_done, progress.phase_total) == (INSPECT, 5, 9)
+    assert (progress.done, progress.total) == (1 + 3 + 2, 10)
+
+
+def test_a_retry_sending_a_connection_back_does_not_make_progress_fall() -> None:
+    pending = task(INSPECT, T.PENDING)
+    tries = [
+        # the first try finds both hosts unreachable: kept running while the job may retry
+        (RUNNING, [task(CONNECT, T.RUNNING, systems_count=2, systems_unreachable=1), pending]),
+        (RUNNING, [task(CONNECT, T.RUNNING, systems_count=2, systems_unreachable=2), pending]),
+        # sent back: its results dropped, counted afresh on the next try
+        (PENDING, [task(CONNECT, T.PENDING, systems_count=2), pending]),
+        (RUNNING, [task(CONNECT, T.RUNNING, systems_count=2), pending]),
+    ]
+    retried = seen(tries, may_retry=True)
+    assert dones(retried) == [0, 0, 0, 0]
+    assert [row[4] for row in retried] == [2, 2, 2, 2]
+    # the last try: nothing left to retry, so what it counts is done
+    last = [
+        (RUNNING, [task(CONNECT, T.RUNNING, systems_count=2, systems_unreachable=2), pending]),
+        (
+            ScanJobStatus.FAILED,
+            [
+                task(CONNECT, T.COMPLETED, systems_count=2, systems_unreachable=2),
+                task(INSPECT, T.FAILED),
+            ],
+        ),
+    ]
+    assert dones(seen(last)) == [2, 2]
+    # a host that answers on a retry: the other's unreachable counts from then on
+    answered = [
+        (RUNNING, [task(CONNECT, T.RUNNING, systems_count=2, systems_unreachable=1), pending]),
+        (
+            RUNNING,
+            [
+                task(CONNECT, T.RUNNING, systems_count=2, systems_scanned=1, systems_unreachable=1),
+                pending,
+            ],
+        ),
+    ]
+    assert dones(seen(answered, may_retry=True)) == [0, 1]
+
+
+def test_pause_and_restart_keep_the_progress_made() -> None:
+    connected = task(CONNECT, T.COMPLETED, systems_count=4, systems_scanned=4)
+    inspecting = task(INSPECT, T.RUNNING, systems_count=4, systems_scanned=2)
+    steps = [
+        (RUNNING, [connected, inspecting]),
+        (ScanJobStatus.PAUSED, [connected, inspecting]),
+        (PENDING, [connected, inspecting]),
+        (RUNNING, [connected, inspecting]),
+        (RUNNING, [connected, task(INSPECT, T.RUNNING, systems_count=4, systems_scanned=3)]),
+    ]
+    assert seen(steps) == [
+        ("inspect", 2, 4, 2, 4),
+        ("inspect", 2, 4, 2, 4),
+        ("inspect", 2, 4, 2, 4),
+        ("inspect", 2, 4, 2, 4),
+        ("inspect", 3, 4, 3, 4),
+    ]
+
+
+def test_a_canceled_job_counts_only_what_was_done() -> None:
+    tasks = [
+        task(CONNECT, T.COMPLETED, systems_count=4, systems_scanned=3, systems_unreachable=1),
+        task(INSPECT, T.CANCELED, systems_count=3, systems_scanned=1),
+    ]
+    progress = job_progress(tasks, status=ScanJobStatus.CANCELED)
+    assert (progress.phase, progress.done, progress.total) == (None, 2, 4)
+
+
+def test_an_upload_is_done_whole() -> None:
+    progress = job_progress(
+        [task(INSPECT, T.COMPLETED, systems_count=7, systems_scanned=7)], status=COMPLETED
+    )
+    assert (progress.done, progress.total) == (7, 7)
+
+
+@given(
+    st.integers(1, 30).flatmap(
+        lambda n: st.tuples(
+            st.just(n),
+            st.lists(st.sampled_from(list(SystemStatus)), min_size=n, max_size=n),
+            st.lists(
+                st.sampled_from([SystemStatus.SUCCESS, SystemStatus.FAILED]), min_size=n, max_size=n
+            ),
+            st.booleans(),
+        )
+    )
+)
+def test_done_only_grows_over_a_whole_job(
+    case: tuple[int, list[SystemStatus], list[SystemStatus], bool],
+) -> None:
+    """A job's life step by step: every system connected, then every reached one inspected,
+    paused at some point; ``done`` never falls and ends at ``total``."""
+    n, reached, inspected, pause = case
+    steps: list[tuple[ScanJobStatus, list[TaskView]]] = []
+    pending = task(INSPECT, T.PENDING)
+    c = Counters(systems_count=n)
+    steps.append((RUNNING, [TaskView("lab", CONNECT, T.RUNNING, counters=c), pending]))
+    for status in reached:
+        c = c.record(status)
+        steps.append((RUNNING, [TaskView("lab", CONNECT, T.RUNNING, counters=c), pending]))
+    connect = TaskView("lab", CONNECT, T.COMPLETED, counters=c)
+    steps.append((RUNNING, [connect, pending]))
+    i = Counters(systems_count=c.systems_scanned)
+    steps.append((RUNNING, [connect, TaskView("lab", INSPECT, T.RUNNING, counters=i)]))
+    for status in inspected[: c.systems_scanned]:
+        i = i.record(status)
+        view = TaskView("lab", INSPECT, T.RUNNING, counters=i)
+        if pause:
+            steps.append((ScanJobStatus.PAUSED, [connect, view]))
+        steps.append((RUNNING, [connect, view]))
+    steps.append((COMPLETED, [connect, TaskView("lab", INSPECT, T.COMPLETED, counters=i)]))
+    done = dones(seen(steps))
+    assert done == sorted(done)
+    assert done[-1] == n

@@ -1,7 +1,8 @@
-"""Routes for scan jobs: start, read, pause, restart, cancel, approve, per-system results."""
+"""Routes for scan jobs: start, read, pause, restart, cancel, approve, per-system results, log."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
@@ -13,7 +14,7 @@ from quipu.api.deps import CurrentUser, Now, StoreDep, actor
 from quipu.api.pagination import Page, Paging, page_of
 from quipu.domain.errors import IllegalTransition, InvalidInput
 from quipu.domain.states import ScanJobAction, ScanJobStatus, ScanJobType, TaskKind
-from quipu.services import auth, scan_jobs, scan_options
+from quipu.services import auth, job_events, scan_jobs, scan_options
 from quipu.store.tables import ScanJob, SystemResult, Task
 
 router = APIRouter(prefix="/api/v1", tags=["scan jobs"])
@@ -47,6 +48,35 @@ class TaskOut(BaseModel):
     end_time: datetime | None
 
 
+class ProgressOut(BaseModel):
+    phase: str | None
+    """``connect`` or ``inspect`` while the job runs; null before it starts and once it ended."""
+    phase_done: int
+    """Systems the phase under way is done with."""
+    phase_total: int
+    """Systems the phase under way has to do."""
+    done: int
+    """Systems that reached their last phase; it only grows during a job."""
+    total: int
+    """Systems of the whole job, as its connection phase found them."""
+
+
+class EventOut(BaseModel):
+    id: int
+    at: datetime
+    kind: str
+    """scan_job, task, scanner_job, schedule, reassign, alarm, error or repair."""
+    action: str
+    from_status: str | None
+    to_status: str | None
+    actor: str
+    """Who or what caused it: ``user:NAME``, ``schedule``, ``window``, ``retry``,
+    ``dispatcher``, ``scanner:NAME``."""
+    subject_id: int | None
+    """The task or scanner job it is about; null for the scan job itself."""
+    message: str
+
+
 class JobOut(BaseModel):
     id: int
     scan: ScanRef | None
@@ -71,6 +101,15 @@ class JobOut(BaseModel):
     system_fingerprint_count: int | None
     """Systems in its deployments report; null until it has one."""
     tasks: list[TaskOut]
+    trigger: str
+    """``user`` for a start by someone, ``schedule`` for a firing of the scan's schedule."""
+    approved_by: str | None
+    approved_at: datetime | None
+    hold_expires_at: datetime | None
+    """When a held job fails unless approved; null when it never expires."""
+    not_before: datetime | None
+    """A pending job waits until then (a retry delay, a closed time window)."""
+    progress: ProgressOut
 
 
 class SystemResultOut(BaseModel):
@@ -91,6 +130,7 @@ def job_out(job: ScanJob, *, report: scan_jobs.ReportRef | None) -> JobOut:
     # the job's sources, each once; an imported report's facts have no source of this server
     sources = {ref.id: ref for ref in refs if ref.id is not None}
     inspects = job.scan_type == ScanJobType.INSPECT
+    progress = job_events.progress(job)
     return JobOut(
         id=job.id,
         scan=ScanRef(id=job.scan_id, name=job.scan_name) if job.scan_id is not None else None,
@@ -127,6 +167,18 @@ def job_out(job: ScanJob, *, report: scan_jobs.ReportRef | None) -> JobOut:
             )
             for number, (t, ref) in enumerate(zip(job.tasks, refs, strict=True), start=1)
         ],
+        trigger=job.trigger,
+        approved_by=job.approved_by,
+        approved_at=job.approved_at,
+        hold_expires_at=job.hold_expires_at,
+        not_before=job.not_before,
+        progress=ProgressOut(
+            phase=progress.phase.value if progress.phase else None,
+            phase_done=progress.phase_done,
+            phase_total=progress.phase_total,
+            done=progress.done,
+            total=progress.total,
+        ),
     )
 
 
@@ -355,3 +407,20 @@ def inspection_results(
 ) -> Page[SystemResultOut]:
     """Per-system results (with facts) of the inspection phase."""
     return _results(request, store, paging, job_id=job_id, kind=TaskKind.INSPECT, status=status)
+
+
+@router.get("/jobs/{job_id}/events")
+@router.get("/jobs/{job_id}/events/")
+def job_log(
+    job_id: int, request: Request, user: CurrentUser, store: StoreDep, paging: Paging
+) -> Page[EventOut]:
+    """A scan job's log: every move of it, its tasks and scanner jobs, oldest first."""
+    count, events = job_events.list_events(
+        store, job_id=job_id, offset=paging.offset, limit=paging.page_size
+    )
+    return page_of(
+        request,
+        params=paging,
+        count=count,
+        results=[EventOut(**dataclasses.asdict(e)) for e in events],
+    )

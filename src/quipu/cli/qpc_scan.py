@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
@@ -287,7 +288,7 @@ def _poll(api: Api, *, job_id: int, on_change: Callable[[dict[str, Any]], None])
     seen: tuple[Any, ...] | None = None
     while True:
         job: dict[str, Any] = api.get(f"{JOBS_PATH}{job_id}/")
-        state = (job["status"], *_counts(job))
+        state = (job["status"], *_phase_counts(job), *_counts(job))
         if state != seen:
             seen = state
             on_change(job)
@@ -298,39 +299,110 @@ def _poll(api: Api, *, job_id: int, on_change: Callable[[dict[str, Any]], None])
 
 def _follow_with_bar(api: Api, *, job_id: int) -> dict[str, Any]:
     with Progress(
-        TextColumn("Scan job {task.fields[job]}: {task.fields[status]}"),
+        TextColumn("Scan job {task.fields[job]} {task.fields[status]}"),
         BarColumn(),
         MofNCompleteColumn(),
+        TextColumn("systems done"),
         TimeElapsedColumn(),
     ) as progress:
         bar = progress.add_task("scan", total=None, job=job_id, status="")
 
         def update(job: dict[str, Any]) -> None:
             total, done = _counts(job)
-            progress.update(bar, total=total or None, completed=done, status=job["status"])
+            phase = format_phase(job)
+            status = f"{job['status']}: {phase}" if phase else job["status"]
+            progress.update(bar, total=total or None, completed=done, status=status)
 
         return _poll(api, job_id=job_id, on_change=update)
 
 
+PHASES = {"connect": "connection", "inspect": "inspection"}
+
+
 def _counts(job: dict[str, Any]) -> tuple[int, int]:
-    """(systems to scan, systems done) of a scan job."""
+    """(systems of the whole job, systems done) of a scan job; done only grows."""
+    progress = job.get("progress")
+    if progress is not None:
+        return int(progress["total"]), int(progress["done"])
+    # A server without the progress object: its counters, which may fall between phases.
     counters = ("systems_scanned", "systems_failed", "systems_unreachable")
     done = sum(int(job.get(k) or 0) for k in counters)
     return int(job.get("systems_count") or 0), done
 
 
-def format_job_line(job: dict[str, Any]) -> str:
-    total, done = _counts(job)
+def _phase_counts(job: dict[str, Any]) -> tuple[str | None, int, int]:
+    """(phase under way, its systems done, its systems) of a scan job."""
+    progress = job.get("progress") or {}
     return (
-        f"Scan job {job['id']}: {job['status']}, {done} of {total} systems done "
-        f"({job.get('systems_scanned', 0)} scanned, {job.get('systems_failed', 0)} failed, "
-        f"{job.get('systems_unreachable', 0)} unreachable)."
+        progress.get("phase"),
+        int(progress.get("phase_done") or 0),
+        int(progress.get("phase_total") or 0),
+    )
+
+
+def format_phase(job: dict[str, Any]) -> str:
+    """The phase under way and its own progress, e.g. ``connection phase 18 of 20``; "" if none."""
+    phase, phase_done, phase_total = _phase_counts(job)
+    if phase is None:
+        return ""
+    return f"{PHASES.get(phase, phase)} phase {phase_done} of {phase_total}"
+
+
+def format_job_line(job: dict[str, Any]) -> str:
+    """E.g. ``Scan job 4 running: connection phase 20 of 20; 2 of 20 systems done.``
+
+    The phase's numbers start again with each phase; the job's (systems done) only grow."""
+    total, done = _counts(job)
+    phase = format_phase(job)
+    return (
+        f"Scan job {job['id']} {job['status']}: "
+        + (f"{phase}; " if phase else "")
+        + f"{done} of {total} systems done."
     )
 
 
 def format_job_end(job: dict[str, Any]) -> str:
     message = job.get("status_message") or ""
     return f"Scan job {job['id']} {job['status']}" + (f": {message}" if message else ".")
+
+
+def format_event(event: dict[str, Any]) -> str:
+    """One entry of a scan job's log: when, who or what, about what, the move, the message.
+
+    E.g. ``2026-05-04 02:00:03 UTC  dispatcher  task 7 fail  running -> failed  Connection
+    to source 'lab' failed: ...``"""
+    parts = [_when(str(event["at"])), str(event["actor"])]
+    kind = str(event.get("kind") or "")
+    what = EVENT_SUBJECTS.get(kind, kind)
+    if event.get("subject_id") is not None:
+        what = f"{what} {event['subject_id']}"
+    if event.get("action"):
+        what = f"{what} {event['action']}"
+    parts.append(what)
+    if event.get("to_status"):
+        parts.append(f"{event.get('from_status') or ''} -> {event['to_status']}".lstrip())
+    if event.get("message"):
+        parts.append(str(event["message"]))
+    return "  ".join(parts)
+
+
+def _when(value: str) -> str:
+    """An API time (ISO 8601) as the rest of qpc's output reads it: UTC, to the second."""
+    try:
+        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+EVENT_SUBJECTS = {
+    "scan_job": "scan job",
+    "task": "task",
+    "scanner_job": "scanner job",
+    "reassign": "scanner job",
+}
 
 
 @app.command("job")
@@ -342,6 +414,10 @@ def show_jobs(
     status: Annotated[
         str | None, typer.Option("--status", help="With --name: only jobs in this status.")
     ] = None,
+    log: Annotated[
+        bool,
+        typer.Option("--log", help="With --id: print the job's log (every move, oldest first)."),
+    ] = False,
     all_fields: AllFields = False,
 ) -> None:
     """Show a scan job, or list a scan's scan jobs (oldest first), as JSON."""
@@ -351,7 +427,13 @@ def show_jobs(
         usage_error("one of the arguments --name --id is required")
     if status is not None and name is None:
         usage_error(JOB_ID_AND_STATUS)
+    if log and job_id is None:
+        usage_error("argument --log: only allowed with argument --id")
     with connect() as api:
+        if job_id is not None and log:
+            for event in api.all(f"{JOBS_PATH}{job_id}/events/"):
+                typer.echo(format_event(event))
+            return
         if name is None:
             print_json(shown_job(api.get(f"{JOBS_PATH}{job_id}/"), all_fields=all_fields))
             return

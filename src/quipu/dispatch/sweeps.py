@@ -7,13 +7,16 @@ import itertools
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
 
-from quipu.domain.states import ScannerJobStatus
+from quipu.domain.errors import Conflict
+from quipu.domain.states import ScannerJobAction, ScannerJobStatus
 from quipu.services.scanners import BUILTIN_NAME
 from quipu.settings import Settings
 from quipu.store import Store
-from quipu.store.statements import take_lease
+from quipu.store.events import record_event
+from quipu.store.statements import move_scanner_job, take_lease
 from quipu.store.tables import Scanner, ScannerJob, Task
 
 log = logging.getLogger(__name__)
@@ -48,26 +51,72 @@ def sweep_heartbeats(store: Store, *, settings: Settings, now: datetime) -> int:
                 .with_for_update(skip_locked=True)
             )
         )
+        names = {sc.id: sc.name for sc in scanners}
         turn = itertools.count()
         for job in stranded:
             task = s.get_one(Task, job.task_id)
             ids = task.source.get("scanner_ids") or []
-            eligible = [sc for sc in online if (sc.id in ids if ids else sc.name == BUILTIN_NAME)]
+            eligible = [
+                sc
+                for sc in online
+                if not sc.draining and (sc.id in ids if ids else sc.name == BUILTIN_NAME)
+            ]
             if not eligible:
                 continue  # no other scanner can take it: it waits for its own to come back
-            target = eligible[next(turn) % len(eligible)].id
-            job.status = ScannerJobStatus.PENDING.value
-            job.scanner_id = target
-            job.claimed_at = None
-            job.started_at = None
+            target = eligible[next(turn) % len(eligible)]
+            silent = names.get(job.scanner_id or 0, "?")
+            if not _reassign(s, job=job, silent=silent, to=target, now=now):
+                continue
             moved += 1
             log.warning(
                 "scanner job %s (scan job %s) re-assigned to scanner %s: its scanner went silent",
                 job.id,
                 job.scan_job_id,
-                target,
+                target.name,
             )
     return moved
+
+
+def _reassign(s: Session, *, job: ScannerJob, silent: str, to: Scanner, now: datetime) -> bool:
+    """Hand ``job`` to scanner ``to``: work held by the silent scanner goes back to pending
+    (a guarded move); work it had not claimed yet only changes hands. Either is logged in
+    the same write; False when the job moved meanwhile (nothing changed, nothing logged)."""
+    message = (
+        f"Scanner {silent!r} went silent: scanner job {job.id} re-assigned to scanner {to.name!r}."
+    )
+    if job.status == ScannerJobStatus.PENDING.value:
+        handed = s.execute(
+            update(ScannerJob)
+            .where(ScannerJob.id == job.id, ScannerJob.status == ScannerJobStatus.PENDING.value)
+            .values(scanner_id=to.id)
+            .execution_options(synchronize_session=False)
+        )
+        if not handed.rowcount:  # type: ignore[attr-defined]
+            return False
+        record_event(
+            s,
+            scan_job_id=job.scan_job_id,
+            at=now,
+            kind="reassign",
+            subject_id=job.id,
+            action="reassign",
+            actor="dispatcher",
+            message=message,
+        )
+        return True
+    try:
+        move_scanner_job(
+            s,
+            job_id=job.id,
+            action=ScannerJobAction.RELEASE,
+            by="dispatcher",
+            at=now,
+            values={"scanner_id": to.id, "claimed_at": None, "started_at": None},
+            note=message,
+        )
+    except Conflict:
+        return False  # it ended meanwhile: nothing left to hand over
+    return True
 
 
 def hold_lease(store: Store, *, name: str, holder: str, now: datetime, ttl_s: float) -> bool:

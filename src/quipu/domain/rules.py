@@ -174,3 +174,89 @@ def max_probes_per_second(
         )
     limits = [scanner_limit, subnet_limit / scanners_sharing_subnet, port_list_limit]
     return min((x for x in limits if x > 0), default=0)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Progress:
+    """How far a scan job is: the phase under way and its own progress, and the whole job's.
+
+    ``total`` is the systems the connection phase found; ``done`` the systems that reached
+    their last phase (unreachable or failed at connection, or through inspection), so it
+    only grows while the job lives.
+    """
+
+    phase: TaskKind | None
+    """The phase under way; None before the job's first task starts and once the job ended."""
+    phase_done: int
+    """Systems the phase under way is done with."""
+    phase_total: int
+    """Systems the phase under way has to do (what it has found so far, for a server)."""
+    done: int
+    total: int
+
+
+_OPEN = frozenset({TaskStatus.PENDING, TaskStatus.RUNNING})
+
+
+def job_progress(
+    tasks: Sequence[TaskView], *, status: ScanJobStatus, may_retry: bool = False
+) -> Progress:
+    """The progress of a scan job in ``status`` from its tasks.
+
+    ``may_retry``: the job's retry policy has a try left, so a connection that has reached
+    nothing yet may be sent back and counted afresh; until it reaches a system or ends, what
+    it counted is not done yet (else ``done`` would fall when the retry resets it).
+    """
+    connect = [t for t in tasks if t.kind == TaskKind.CONNECT]
+    inspect = [t for t in tasks if t.kind == TaskKind.INSPECT]
+    if connect:
+        by_source: dict[str, list[TaskView]] = {}
+        for task in inspect:
+            by_source.setdefault(task.source_name, []).append(task)
+        done = sum(
+            _systems_done(c, by_source.get(c.source_name, []), may_retry=may_retry) for c in connect
+        )
+        total = sum(t.counters.systems_count for t in connect)
+    else:
+        # A merge or an upload: its systems came whole, in inspection tasks only.
+        done = sum(t.counters.systems_done for t in inspect)
+        total = sum(t.counters.systems_count for t in inspect)
+    phase = _phase(connect, inspect, status=status)
+    in_phase = inspect if phase == TaskKind.INSPECT else connect if phase else []
+    return Progress(
+        phase=phase,
+        phase_done=sum(t.counters.systems_done for t in in_phase),
+        phase_total=sum(t.counters.systems_count for t in in_phase),
+        done=min(done, total),
+        total=total,
+    )
+
+
+def _phase(
+    connect: Sequence[TaskView], inspect: Sequence[TaskView], *, status: ScanJobStatus
+) -> TaskKind | None:
+    if status in (ScanJobStatus.COMPLETED, ScanJobStatus.FAILED, ScanJobStatus.CANCELED):
+        return None
+    if any(t.status != TaskStatus.PENDING for t in inspect):
+        return TaskKind.INSPECT
+    if any(t.status != TaskStatus.PENDING for t in connect):
+        return TaskKind.CONNECT
+    return None
+
+
+def _systems_done(connect: TaskView, inspect: Sequence[TaskView], *, may_retry: bool) -> int:
+    """Systems of one source that reached their last phase."""
+    c = connect.counters
+    ended = connect.status not in _OPEN
+    held_back = may_retry and not ended and c.systems_scanned == 0
+    at_connection = 0 if held_back else c.systems_failed + c.systems_unreachable
+    inspected = sum(t.counters.systems_done for t in inspect if t.status != TaskStatus.PENDING)
+    if (
+        ended
+        and inspect
+        and all(t.status in (TaskStatus.COMPLETED, TaskStatus.FAILED) for t in inspect)
+    ):
+        # The inspection is over: every system the connection reached has had its turn,
+        # even one an inspection that failed part way never reported on.
+        inspected = max(inspected, c.systems_scanned)
+    return at_connection + inspected

@@ -24,7 +24,6 @@ from quipu.domain.states import (
 )
 from quipu.services import vault, vault_secrets
 from quipu.store import Store
-from quipu.store.events import record_event
 from quipu.store.secrets import SecretBox
 from quipu.store.statements import claim_scanner_jobs, move_scanner_job
 from quipu.store.tables import Credential, ScanJob, Scanner, ScannerJob, SystemResult, Task
@@ -52,7 +51,8 @@ class Result:
 def claim(
     store: Store, secrets: SecretBox, *, scanner: Scanner, limit: int, now: datetime
 ) -> list[dict[str, Any]]:
-    """Claim up to ``limit`` (at most 10) jobs for ``scanner`` and describe them for it.
+    """Claim up to ``limit`` (at most 10) jobs for ``scanner`` and describe them for it;
+    none while it is draining.
 
     Secrets held in HashiCorp Vault are read after the claim's transaction, so that no row
     stays locked while Vault is asked; a job whose secret cannot be read fails with the
@@ -60,6 +60,8 @@ def claim(
     """
     limit = max(1, min(limit, MAX_LIMIT))
     with store.transaction() as s:
+        if s.scalar(select(Scanner.draining).where(Scanner.id == scanner.id)):
+            return []  # draining: it finishes what it holds and takes nothing new
         jobs = claim_scanner_jobs(s, scanner_id=scanner.id, limit=limit, now=now)
         payloads = [_payload(s, secrets, job) for job in jobs]
         held = any(vault_secrets.held(p) for p in payloads)
@@ -272,9 +274,11 @@ def complete(
         values: dict[str, Any] = {
             "result_count": result_count if result_count is not None else job.result_count,
         }
+        note = None
         if scan_status in (ScanJobStatus.PAUSED, ScanJobStatus.PENDING):
             action = ScannerJobAction.RELEASE
             values |= {"started_at": None, "claimed_at": None}
+            note = _given_back(scan_status)
         elif scan_status == ScanJobStatus.CANCELED:
             action = ScannerJobAction.CANCEL
             values["finished_at"] = now
@@ -282,9 +286,24 @@ def complete(
             action = ScannerJobAction.COMPLETE if status == "completed" else ScannerJobAction.FAIL
             values |= {"finished_at": now, "error_message": error_message or ""}
         move_scanner_job(
-            s, job_id=job_id, action=action, by=f"scanner:{scanner.name}", at=now, values=values
+            s,
+            job_id=job_id,
+            action=action,
+            by=f"scanner:{scanner.name}",
+            at=now,
+            values=values,
+            note=note,
         )
     log.info("scanner job %s ended %s by %s (%s)", job_id, status, scanner.name, action)
+
+
+def _given_back(scan_status: ScanJobStatus) -> str:
+    """Why a scanner gave its work back, for the job's log."""
+    if scan_status == ScanJobStatus.PAUSED:
+        return "Given back: its scan job was paused."
+    if scan_status == ScanJobStatus.PENDING:
+        return "Given back: its scan job waits (a closed time window or a retry)."
+    return "Given back by its scanner."
 
 
 def release(store: Store, *, scanner: Scanner, job_id: int, now: datetime) -> None:
@@ -300,13 +319,21 @@ def release(store: Store, *, scanner: Scanner, job_id: int, now: datetime) -> No
             return
         scan_status = ScanJobStatus(s.get_one(ScanJob, job.scan_job_id).status)
         values: dict[str, Any]
+        note = None
         if scan_status == ScanJobStatus.CANCELED:
             action, values = ScannerJobAction.CANCEL, {"finished_at": now}
         else:
             action = ScannerJobAction.RELEASE
             values = {"started_at": None, "claimed_at": None}
+            note = _given_back(scan_status)
         move_scanner_job(
-            s, job_id=job_id, action=action, by=f"scanner:{scanner.name}", at=now, values=values
+            s,
+            job_id=job_id,
+            action=action,
+            by=f"scanner:{scanner.name}",
+            at=now,
+            values=values,
+            note=note,
         )
     log.info("scanner job %s given back by %s (%s)", job_id, scanner.name, action)
 
@@ -329,29 +356,29 @@ def heartbeat(
         row.capacity = capacity
         row.agent_id = agent_id
         if restarted:
-            orphans = s.execute(
-                update(ScannerJob)
+            orphans = s.scalars(
+                select(ScannerJob.id)
                 .where(
                     ScannerJob.scanner_id == scanner.id,
                     ScannerJob.status.in_(
                         [ScannerJobStatus.CLAIMED.value, ScannerJobStatus.RUNNING.value]
                     ),
                 )
-                .values(status=ScannerJobStatus.PENDING.value, claimed_at=None, started_at=None)
-                .returning(ScannerJob.id, ScannerJob.scan_job_id)
+                .order_by(ScannerJob.id)
             ).all()
-            for orphan_id, scan_job_id in orphans:
-                record_event(
-                    s,
-                    scan_job_id=scan_job_id,
-                    at=now,
-                    kind="scanner_job",
-                    subject_id=orphan_id,
-                    action="release",
-                    to_status=ScannerJobStatus.PENDING.value,
-                    actor=f"scanner:{scanner.name}",
-                    message=f"Scanner {scanner.name!r} restarted: its unfinished scanner job "
-                    f"{orphan_id} is pending again.",
-                )
+            for orphan_id in orphans:
+                try:
+                    move_scanner_job(
+                        s,
+                        job_id=orphan_id,
+                        action=ScannerJobAction.RELEASE,
+                        by=f"scanner:{scanner.name}",
+                        at=now,
+                        values={"claimed_at": None, "started_at": None},
+                        note=f"Scanner {scanner.name!r} restarted: its unfinished scanner job "
+                        f"{orphan_id} is pending again.",
+                    )
+                except Conflict:
+                    continue  # ended or released meanwhile: nothing left to give back
     if restarted:
         log.info("scanner %s restarted: its unfinished jobs were released", scanner.name)

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from quipu.domain.errors import Conflict, InvalidInput, NotFound
+from quipu.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from quipu.domain.states import (
     SCANNER_JOB_FINAL,
     ScanJobAction,
@@ -25,7 +25,16 @@ from quipu.domain.windows import check_opens
 from quipu.store import Store
 from quipu.store.events import record_event
 from quipu.store.statements import move_scan_job
-from quipu.store.tables import Report, Scan, ScanJob, ScannerJob, Source, SystemResult, Task
+from quipu.store.tables import (
+    Report,
+    Scan,
+    ScanJob,
+    ScannerJob,
+    Source,
+    SystemResult,
+    Task,
+    User,
+)
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +208,7 @@ def _act(
             s, job_id=job_id, action=action, by=by, at=now, values={"updated_at": now, **values}
         )
         if action == ScanJobAction.CANCEL:
-            cancel_open_work(s, job_id=job_id, now=now)
+            cancel_open_work(s, job_id=job_id, now=now, by=by)
     log.info("scan job %s: %s by %s", job_id, action, by)
     return get(store, job_id=job_id)
 
@@ -217,32 +226,62 @@ def restart(store: Store, *, job_id: int, now: datetime, by: str) -> ScanJob:
 
 
 def approve(store: Store, *, job_id: int, now: datetime, by: str) -> ScanJob:
-    """Approve a held job: it queues. The approver and the time are kept; a job whose
-    approval expired fails (if nobody failed it yet) and approving it is refused."""
-    expired = expire_held(store, now=now, job_ids=[job_id])
-    if expired:
-        raise Conflict(
-            f"Scan job {job_id} was not approved in time and has failed; "
-            "it can no longer be approved."
+    """Approve a held job: it queues. Only an administrator may (``by``: ``user:NAME``); the
+    approver and the time are kept, and written in the job's log. A job whose approval time
+    ran out is refused, whether or not the dispatcher has failed it yet; a refusal changes
+    nothing."""
+    approver = by.removeprefix("user:")
+    with store.transaction() as s:
+        if by.startswith("user:"):
+            admin = s.scalar(select(User.is_admin).where(User.username == approver))
+            if admin is False:
+                raise Forbidden("Only an administrator can approve a held scan job.")
+        job = s.get(ScanJob, job_id)
+        if job is None:
+            raise NotFound(f"Scan job {job_id} does not exist.")
+        if approval_timed_out(job, now=now):
+            assert job.hold_expires_at is not None
+            raise Conflict(
+                f"Scan job {job_id} was not approved in time (its approval timed out at "
+                f"{job.hold_expires_at:%Y-%m-%d %H:%M:%S} UTC) and can no longer be approved."
+            )
+        move_scan_job(
+            s,
+            job_id=job_id,
+            action=ScanJobAction.APPROVE,
+            by=by,
+            at=now,
+            values={
+                "updated_at": now,
+                "queued_at": now,
+                "status_message": "",
+                "approved_by": approver,
+                "approved_at": now,
+            },
+            note=f"Approved by {approver} at {now:%Y-%m-%d %H:%M:%S} UTC.",
         )
-    values = {
-        "queued_at": now,
-        "status_message": "",
-        "approved_by": by.removeprefix("user:"),
-        "approved_at": now,
-    }
-    return _act(store, job_id=job_id, action=ScanJobAction.APPROVE, values=values, now=now, by=by)
+    log.info("scan job %s: approved by %s", job_id, by)
+    return get(store, job_id=job_id)
 
 
-def expire_held(store: Store, *, now: datetime, job_ids: Sequence[int] | None = None) -> list[int]:
-    """Fail held jobs whose approval time ran out (all of them, or those of ``job_ids``)."""
+def approval_timed_out(job: ScanJob, *, now: datetime) -> bool:
+    """Whether ``job`` waited for an approval that never came in time: held past its
+    deadline, or already failed for it."""
+    if job.hold_expires_at is None or job.approved_at is not None:
+        return False
+    status = ScanJobStatus(job.status)
+    if status == ScanJobStatus.HELD:
+        return job.hold_expires_at <= now
+    return status == ScanJobStatus.FAILED
+
+
+def expire_held(store: Store, *, now: datetime) -> list[int]:
+    """Fail the held jobs whose approval time ran out (each dispatcher tick); their ids."""
     query = select(ScanJob.id, ScanJob.hold_expires_at).where(
         ScanJob.status == ScanJobStatus.HELD.value,
         ScanJob.hold_expires_at.is_not(None),
         ScanJob.hold_expires_at <= now,
     )
-    if job_ids is not None:
-        query = query.where(ScanJob.id.in_(job_ids))
     expired = []
     with store.transaction() as s:
         for job_id, expires in s.execute(query).all():
@@ -275,16 +314,24 @@ def cancel(store: Store, *, job_id: int, now: datetime, by: str) -> ScanJob:
     return _act(store, job_id=job_id, action=ScanJobAction.CANCEL, values=values, now=now, by=by)
 
 
-def cancel_open_work(s: Session, *, job_id: int, now: datetime) -> None:
-    """cancel_pending_work: drop a final job's unclaimed scanner jobs and unfinished tasks."""
-    s.execute(
+def cancel_open_work(s: Session, *, job_id: int, now: datetime, by: str = "dispatcher") -> None:
+    """cancel_pending_work: drop a final job's unclaimed scanner jobs and unfinished tasks,
+    each end logged in the job's log (``by``: who ended the job)."""
+    dropped = s.scalars(
         update(ScannerJob)
         .where(
             ScannerJob.scan_job_id == job_id,
             ScannerJob.status == ScannerJobStatus.PENDING.value,
         )
         .values(status=ScannerJobStatus.CANCELED.value, finished_at=now)
-    )
+        .returning(ScannerJob.id)
+    ).all()
+    unfinished = s.execute(
+        select(Task.id, Task.status).where(
+            Task.scan_job_id == job_id,
+            Task.status.in_([TaskStatus.PENDING.value, TaskStatus.RUNNING.value]),
+        )
+    ).all()
     s.execute(
         update(Task)
         .where(
@@ -293,6 +340,21 @@ def cancel_open_work(s: Session, *, job_id: int, now: datetime) -> None:
         )
         .values(status=TaskStatus.CANCELED.value, end_time=now)
     )
+    ended = [("scanner_job", i, ScannerJobStatus.PENDING.value) for i in sorted(dropped)]
+    ended += [("task", i, status) for i, status in unfinished]
+    for kind, subject_id, status in ended:
+        record_event(
+            s,
+            scan_job_id=job_id,
+            at=now,
+            kind=kind,
+            subject_id=subject_id,
+            action="cancel",
+            from_status=status,
+            to_status="canceled",
+            actor=by,
+            message="Ended with its scan job.",
+        )
 
 
 def get(store: Store, *, job_id: int) -> ScanJob:

@@ -1,8 +1,10 @@
 """Scan job pages: the list with status filters, and a job's page whose panel (status,
-per-task counters, progress, the moves its state allows) refreshes while the job runs."""
+progress, per-task counters, the moves its state allows, the job's log) refreshes while the
+job runs."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -15,7 +17,7 @@ from quipu.domain.states import (
     ScanJobStatus,
     TaskKind,
 )
-from quipu.services import scan_jobs
+from quipu.services import job_events, scan_jobs
 from quipu.store import Store
 from quipu.store.tables import ScanJob
 from quipu.web.render import page, render
@@ -25,6 +27,8 @@ router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 25
 RESULTS_PAGE_SIZE = 50
+LOG_PAGE_SIZE = 20
+PHASES = {TaskKind.CONNECT: "connection", TaskKind.INSPECT: "inspection"}
 FINAL = (ScanJobStatus.COMPLETED, ScanJobStatus.FAILED, ScanJobStatus.CANCELED)
 MOVES: dict[str, tuple[ScanJobAction, Any]] = {
     "pause": (ScanJobAction.PAUSE, scan_jobs.pause),
@@ -44,13 +48,6 @@ def allowed_moves(status: str) -> list[str]:
     """The buttons a job in ``status`` shows: exactly the moves the transition table allows."""
     state = ScanJobStatus(status)
     return [name for name, (action, _) in MOVES.items() if state in SCAN_JOB_TRANSITIONS[action]]
-
-
-def progress(job: ScanJob) -> tuple[int, int]:
-    """(systems done, systems to do) over every task of the job, so it only grows."""
-    done = sum(t.systems_scanned + t.systems_failed + t.systems_unreachable for t in job.tasks)
-    total = sum(t.systems_count for t in job.tasks)
-    return done, total
 
 
 def _page_number(value: str | None) -> int:
@@ -82,7 +79,7 @@ def job_list(
         request,
         "jobs.html",
         viewer=viewer,
-        jobs=[(job, progress(job), reports.get(job.id)) for job in found.jobs],
+        jobs=[(job, job_events.progress(job), reports.get(job.id)) for job in found.jobs],
         count=found.count,
         status=status,
         statuses=STATUS_FILTERS,
@@ -113,14 +110,25 @@ def _panel_context(request: Request, job_id: int, query: dict[str, str]) -> dict
         count, rows = scan_jobs.system_results(
             store, job_id=job_id, kind=phase, offset=0, limit=RESULTS_PAGE_SIZE
         )
-    done, total = progress(job)
+    log_page = _page_number(query.get("log_page"))
+    log_count, log = job_events.list_events(
+        store,
+        job_id=job_id,
+        offset=(log_page - 1) * LOG_PAGE_SIZE,
+        limit=LOG_PAGE_SIZE,
+        newest_first=True,
+    )
+    progress = job_events.progress(job)
     return {
         "job": job,
         "message": scan_jobs.job_message(job.status, job.status_message),
         "task_message": scan_jobs.task_message,
         "report": report,
-        "done": done,
-        "total": total,
+        # The same progress as the API's: the phase under way and the whole job's.
+        "progress": progress,
+        "phase_name": PHASES.get(progress.phase, "") if progress.phase else "",
+        "done": progress.done,
+        "total": progress.total,
         "live": ScanJobStatus(job.status) not in FINAL,
         "moves": allowed_moves(job.status),
         "phase": phase.value,
@@ -129,7 +137,27 @@ def _panel_context(request: Request, job_id: int, query: dict[str, str]) -> dict
         "results_count": count,
         "results_page": number,
         "results_pages": max(1, -(-count // RESULTS_PAGE_SIZE)),
+        "log": log,
+        "log_count": log_count,
+        "log_page": log_page,
+        "log_pages": max(1, -(-log_count // LOG_PAGE_SIZE)),
+        "subject": _subjects(job),
     }
+
+
+def _subjects(job: ScanJob) -> Callable[[job_events.EventView], str]:
+    """What a log entry is about; a task also names its phase and source."""
+    tasks = {
+        t.id: f"{PHASES.get(TaskKind(t.kind), t.kind)} of {t.source_name!r}" for t in job.tasks
+    }
+
+    def subject(event: job_events.EventView) -> str:
+        what = job_events.subject(event)
+        if event.kind == "task" and event.subject_id in tasks:
+            return f"{what} ({tasks[event.subject_id]})"
+        return what
+
+    return subject
 
 
 @router.get("/jobs/{job_id}")
