@@ -1,4 +1,5 @@
-"""Routes for operators to manage scanners (``/api/v1/scanners/``) and read alarms."""
+"""Routes for operators to manage scanners (``/api/v1/scanners/``), read alarms and repair
+what they report."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from quipu.api.deps import CurrentUser, Now, SettingsDep, StoreDep
 from quipu.api.pagination import Page, Paging, page_of
 from quipu.services import alarms, auth, scanners
+from quipu.store.tables import Alarm
 
 router = APIRouter(prefix="/api/v1", tags=["scanners"])
 
@@ -26,6 +28,8 @@ class ScannerOut(BaseModel):
     id: int
     name: str
     enabled: bool
+    draining: bool
+    """Takes no new work; what it holds finishes."""
     builtin: bool
     bind: list[str]
     max_probes_per_second: float
@@ -48,6 +52,7 @@ def _out(view: scanners.ScannerView) -> ScannerOut:
         id=sc.id,
         name=sc.name,
         enabled=sc.enabled,
+        draining=sc.draining,
         builtin=sc.builtin,
         bind=list(sc.bind),
         max_probes_per_second=sc.max_probes_per_second,
@@ -137,6 +142,34 @@ def disable_scanner(
     return _out(view)
 
 
+@router.post("/scanners/{scanner_id}/drain/")
+def drain_scanner(
+    scanner_id: int, user: CurrentUser, store: StoreDep, settings: SettingsDep, now: Now
+) -> ScannerOut:
+    """Give a scanner no new work; what it holds finishes."""
+    auth.require_admin(user, action="drain a scanner")
+    view = scanners.set_draining(
+        store, scanner_id=scanner_id, draining=True, now=now, timeout_s=settings.heartbeat_timeout_s
+    )
+    return _out(view)
+
+
+@router.post("/scanners/{scanner_id}/undrain/")
+def undrain_scanner(
+    scanner_id: int, user: CurrentUser, store: StoreDep, settings: SettingsDep, now: Now
+) -> ScannerOut:
+    """Let a draining scanner take new work again."""
+    auth.require_admin(user, action="undrain a scanner")
+    view = scanners.set_draining(
+        store,
+        scanner_id=scanner_id,
+        draining=False,
+        now=now,
+        timeout_s=settings.heartbeat_timeout_s,
+    )
+    return _out(view)
+
+
 @router.post("/scanners/{scanner_id}/rotate-key/")
 def rotate_key(
     scanner_id: int, user: CurrentUser, store: StoreDep, settings: SettingsDep, now: Now
@@ -152,25 +185,99 @@ def rotate_key(
 class AlarmOut(BaseModel):
     id: int
     kind: str
+    """unclaimed, unstarted, overrun, scanner_silent or scan_stuck."""
     scan_job_id: int | None
+    scanner_job_id: int | None
+    scanner_id: int | None
+    scanner_name: str | None
+    source_id: int | None
+    source_name: str | None
     message: str
+    actions: list[str]
+    """The repairs it offers: redispatch, reassign, drain, fail."""
     created_at: datetime
+    resolved_at: datetime | None
 
 
-@router.get("/alarms/", tags=["alarms"])
-def list_alarms(
-    request: Request, user: CurrentUser, store: StoreDep, paging: Paging
-) -> Page[AlarmOut]:
-    """Alarms (such as scan-stuck), newest first."""
-    count, rows = alarms.list_alarms(store, offset=paging.offset, limit=paging.page_size)
-    results = [
+class AlarmRepair(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    action: str = Field(description="redispatch, reassign, drain or fail (one the alarm offers).")
+    scanner_id: int | None = Field(
+        default=None, description="reassign: the scanner; redispatch, drain: optional."
+    )
+    message: str | None = Field(default=None, description="fail: why the scan job fails.")
+
+
+class AlarmRepaired(BaseModel):
+    alarm: AlarmOut
+    done: str
+    """What the repair did, in a sentence."""
+
+
+def _alarms_out(store: StoreDep, rows: list[Alarm]) -> list[AlarmOut]:
+    scanner_names, source_names = alarms.names(store, alarms=rows)
+    return [
         AlarmOut(
             id=a.id,
             kind=a.kind,
             scan_job_id=a.scan_job_id,
+            scanner_job_id=a.scanner_job_id,
+            scanner_id=a.scanner_id,
+            scanner_name=scanner_names.get(a.scanner_id) if a.scanner_id else None,
+            source_id=a.source_id,
+            source_name=source_names.get(a.source_id) if a.source_id else None,
             message=a.message,
+            actions=alarms.offered(a),
             created_at=a.created_at,
+            resolved_at=a.resolved_at,
         )
         for a in rows
     ]
-    return page_of(request, params=paging, count=count, results=results)
+
+
+@router.get("/alarms/", tags=["alarms"])
+def list_alarms(
+    request: Request,
+    user: CurrentUser,
+    store: StoreDep,
+    paging: Paging,
+    resolved: Annotated[
+        bool | None, Query(description="false: open alarms only; true: resolved ones only.")
+    ] = None,
+) -> Page[AlarmOut]:
+    """Alarms (stalled work, stuck scan jobs), newest first."""
+    count, rows = alarms.list_alarms(
+        store, offset=paging.offset, limit=paging.page_size, resolved=resolved
+    )
+    return page_of(request, params=paging, count=count, results=_alarms_out(store, rows))
+
+
+@router.get("/alarms/{alarm_id}/", tags=["alarms"])
+def get_alarm(alarm_id: int, user: CurrentUser, store: StoreDep) -> AlarmOut:
+    """One alarm."""
+    return _alarms_out(store, [alarms.get(store, alarm_id=alarm_id)])[0]
+
+
+@router.post("/alarms/{alarm_id}/repair/", tags=["alarms"])
+def repair_alarm(
+    alarm_id: int,
+    body: AlarmRepair,
+    user: CurrentUser,
+    store: StoreDep,
+    settings: SettingsDep,
+    now: Now,
+) -> AlarmRepaired:
+    """Apply one of the repairs an alarm offers; the alarm is resolved."""
+    auth.require_admin(user, action="repair an alarm")
+    done = alarms.repair(
+        store,
+        alarm_id=alarm_id,
+        action=body.action,
+        scanner_id=body.scanner_id,
+        message=body.message,
+        username=user.username,
+        now=now,
+        timeout_s=settings.heartbeat_timeout_s,
+    )
+    alarm = _alarms_out(store, [alarms.get(store, alarm_id=alarm_id)])[0]
+    return AlarmRepaired(alarm=alarm, done=done)

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from quipu.cli import (
+    qpc_alarm,
     qpc_cred,
     qpc_report,
     qpc_report_merge,  # noqa: F401  (adds merge and upload to qpc report)
@@ -32,6 +33,7 @@ app.add_typer(qpc_scan.app, name="scan")
 app.add_typer(qpc_report.app, name="report")
 app.add_typer(qpc_scanner.app, name="scanner")
 app.add_typer(qpc_vault.app, name="vault")
+app.add_typer(qpc_alarm.app, name="alarm")
 
 
 @app.callback()

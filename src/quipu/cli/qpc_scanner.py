@@ -1,4 +1,5 @@
-"""``qpc scanner``: register remote scanners, switch them on and off, replace their keys."""
+"""``qpc scanner``: register remote scanners, switch them on and off, drain them, replace
+their keys."""
 
 from __future__ import annotations
 
@@ -74,6 +75,24 @@ def enable(name: Name) -> None:
 def disable(name: Name) -> None:
     """Stop a scanner from taking work; its requests are refused."""
     _switch(name, action="disable")
+
+
+@app.command()
+def drain(name: Name) -> None:
+    """Give a scanner no new work; what it holds finishes."""
+    with connect() as api:
+        scanner = find_scanner(api, name=name)
+        api.request("POST", f"{PATH}{scanner['id']}/drain/")
+    typer.echo(f'Scanner "{name}" is draining: it takes no new work and finishes what it holds.')
+
+
+@app.command()
+def undrain(name: Name) -> None:
+    """Let a draining scanner take new work again."""
+    with connect() as api:
+        scanner = find_scanner(api, name=name)
+        api.request("POST", f"{PATH}{scanner['id']}/undrain/")
+    typer.echo(f'Scanner "{name}" takes new work again.')
 
 
 @app.command("rotate-key")

@@ -41,12 +41,13 @@ from quipu.domain.states import (
     TaskStatus,
 )
 from quipu.services import reports
+from quipu.services.alarms import raise_alarm
 from quipu.services.scan_jobs import cancel_open_work
 from quipu.services.scanners import BUILTIN_NAME, is_online
 from quipu.settings import Settings
 from quipu.store import Store
 from quipu.store.statements import move_scan_job, move_task
-from quipu.store.tables import Alarm, ScanJob, Scanner, ScannerJob, SystemResult, Task
+from quipu.store.tables import ScanJob, Scanner, ScannerJob, SystemResult, Task
 
 log = logging.getLogger(__name__)
 
@@ -453,13 +454,16 @@ class JobAdvancer:
         return {system: (port or default, cred) for system, port, cred in rows}
 
     def _scanners_for(self, task: Task) -> list[Scanner]:
-        """Enabled scanners of the source (the built-in one when none), online ones first."""
+        """Enabled scanners of the source (the built-in one when none), online ones first;
+        draining ones only when the source has no other (its work then waits for an
+        operator, and the stall watch says so)."""
         ids = task.source.get("scanner_ids") or []
         query = select(Scanner).where(Scanner.enabled.is_(True))
         query = (
             query.where(Scanner.id.in_(ids)) if ids else query.where(Scanner.name == BUILTIN_NAME)
         )
-        scanners = list(self.s.scalars(query.order_by(Scanner.id)))
+        enabled = list(self.s.scalars(query.order_by(Scanner.id)))
+        scanners = [sc for sc in enabled if not sc.draining] or enabled
         online = [
             sc
             for sc in scanners
@@ -561,5 +565,14 @@ def raise_stuck_alarm(store: Store, *, job_id: int, now: datetime, reason: str) 
         except QuipuError:
             return
         cancel_open_work(s, job_id=job_id, now=now)
-        s.add(Alarm(kind="scan_stuck", scan_job_id=job_id, message=message, created_at=now))
+        # The job is final already: nothing is left to repair, so the alarm offers none.
+        raise_alarm(
+            s,
+            kind="scan_stuck",
+            key=f"scan_stuck:{job_id}",
+            scan_job_id=job_id,
+            message=message,
+            actions=[],
+            now=now,
+        )
     log.error("%s", message)

@@ -94,6 +94,8 @@ class ScannerJobAction(enum.StrEnum):
     RELEASE = "release"
     """Back to pending: its scanner went silent, or its scan job was paused."""
     CANCEL = "cancel"
+    REDISPATCH = "redispatch"
+    """An operator's repair: back to pending, for another scanner to claim."""
 
 
 class TaskKind(enum.StrEnum):
@@ -179,6 +181,9 @@ SCANNER_JOB_TRANSITIONS: Mapping[ScannerJobAction, Mapping[ScannerJobStatus, Sca
     ScannerJobAction.FAIL: {_SC.CLAIMED: _SC.FAILED, _SC.RUNNING: _SC.FAILED},
     ScannerJobAction.RELEASE: {_SC.CLAIMED: _SC.PENDING, _SC.RUNNING: _SC.PENDING},
     ScannerJobAction.CANCEL: dict.fromkeys((_SC.PENDING, _SC.CLAIMED, _SC.RUNNING), _SC.CANCELED),
+    ScannerJobAction.REDISPATCH: dict.fromkeys(
+        (_SC.PENDING, _SC.CLAIMED, _SC.RUNNING), _SC.PENDING
+    ),
 }
 
 SCAN_JOB_FINAL = frozenset({_SJ.COMPLETED, _SJ.FAILED, _SJ.CANCELED})
@@ -201,6 +206,7 @@ _PAST = {
     "cancel": "canceled",
     "claim": "claimed",
     "release": "released",
+    "redispatch": "redispatched",
 }
 
 

@@ -1,4 +1,4 @@
-"""Scanner use cases: register, enable, disable, rotate keys, authenticate, liveness."""
+"""Scanner use cases: register, enable, disable, drain, rotate keys, authenticate, liveness."""
 
 from __future__ import annotations
 
@@ -167,6 +167,25 @@ def set_enabled(
         row.enabled = enabled
     log.info("scanner %s %s", scanner_id, "enabled" if enabled else "disabled")
     return get(store, scanner_id=scanner_id, now=now, timeout_s=timeout_s)
+
+
+def set_draining(
+    store: Store, *, scanner_id: int, draining: bool, now: datetime, timeout_s: float
+) -> ScannerView:
+    """A draining scanner claims no new work; what it holds finishes. Undraining lets it
+    claim again."""
+    with store.transaction() as s:
+        row = s.get(Scanner, scanner_id)
+        if row is None:
+            raise NotFound(f"Scanner {scanner_id} does not exist.")
+        row.draining = draining
+    log.info("scanner %s %s", scanner_id, "draining" if draining else "undrained")
+    return get(store, scanner_id=scanner_id, now=now, timeout_s=timeout_s)
+
+
+def takes_work(scanner: Scanner) -> bool:
+    """Enabled and not draining: may be given new work."""
+    return scanner.enabled and not scanner.draining
 
 
 def rotate_key(store: Store, *, scanner_id: int, now: datetime, timeout_s: float) -> ScannerView:

@@ -46,7 +46,7 @@ def overview(request: Request, viewer: SignedIn) -> HTMLResponse:
     now = server_now(request)
     jobs = {status: scan_jobs.list_jobs(store, status=status, limit=5) for status in WATCHED}
     fleet = scanners.list_scanners(store, now=now, timeout_s=settings.heartbeat_timeout_s)
-    alarm_count, latest_alarms = alarms.list_alarms(store, offset=0, limit=5)
+    alarm_count, latest_alarms = alarms.list_alarms(store, offset=0, limit=5, resolved=False)
     report_count, latest_reports = reports.list_views(store, offset=0, limit=5)
     return page(
         request,

@@ -1,10 +1,11 @@
 """The scanner fleet and the alarms, as pages.
 
-Scanners: the list (online or offline from the heartbeat, the jobs each holds), whose
-fragment the page fetches again every few seconds; adding one, enabling, disabling and
-rotating its key. A new key is shown once, on the page that answers the add or the rotation,
-and never again: Quipu keeps only its hash. Alarms: newest first, paged, each with what it
-means and what to do about it, linked to its scan job.
+Scanners: the list (online or offline from the heartbeat, draining, the jobs each holds),
+whose fragment the page fetches again every few seconds; adding one, enabling, disabling,
+draining and rotating its key. A new key is shown once, on the page that answers the add or
+the rotation, and never again: Quipu keeps only its hash. Alarms: the open ones (or all),
+newest first, paged, each with its cause, what it means, what to do about it and a form per
+repair it offers, linked to its scan job.
 """
 
 from __future__ import annotations
@@ -39,6 +40,53 @@ class AlarmKind:
 
 
 ALARM_KINDS: dict[str, AlarmKind] = {
+    "unclaimed": AlarmKind(
+        title="Work nobody claims",
+        meaning=(
+            "A scanner job of a running scan job has waited longer than the threshold for a "
+            "scanner to claim it. The message says why: no scanner of its source is online, "
+            "they are all disabled, or they are all draining."
+        ),
+        advice=(
+            "Start or enable a scanner of the source, undrain one, or re-assign the source to "
+            "a scanner that works; re-dispatch hands the work to another scanner of the "
+            "source. Fail the scan job if it cannot run."
+        ),
+    ),
+    "unstarted": AlarmKind(
+        title="Claimed, never started",
+        meaning=(
+            "A scanner claimed a scanner job and did not start it within the threshold: the "
+            "scanner is stuck, or lost the job."
+        ),
+        advice=(
+            "Re-dispatch the work to another scanner of the source, or re-assign the source; "
+            "drain the scanner to keep new work away from it while you look at its log."
+        ),
+    ),
+    "overrun": AlarmKind(
+        title="Running far too long",
+        meaning=(
+            "A scanner job has run several times longer than the pace of its own results "
+            "predicts: a system hangs, or the scanner stopped making progress."
+        ),
+        advice=(
+            "Look at which systems are left (the job's results), then re-dispatch the work "
+            "to another scanner or fail the scan job with the reason."
+        ),
+    ),
+    "scanner_silent": AlarmKind(
+        title="Scanner silent",
+        meaning=(
+            "A scanner stopped heartbeating while it held work. When another scanner of the "
+            "source could take the work it was re-assigned at once; otherwise the work waits "
+            "for the silent scanner."
+        ),
+        advice=(
+            "Restart the scanner, or re-assign the source to another scanner; drain a scanner "
+            "that should take no work when it comes back."
+        ),
+    ),
     "scan_stuck": AlarmKind(
         title="Scan stuck",
         meaning=(
@@ -52,6 +100,13 @@ ALARM_KINDS: dict[str, AlarmKind] = {
             "scan again. If the same scan sticks again, report it with that log."
         ),
     ),
+}
+
+REPAIR_LABELS = {
+    "redispatch": "Re-dispatch",
+    "reassign": "Re-assign the source",
+    "drain": "Drain the scanner",
+    "fail": "Fail the scan job",
 }
 
 
@@ -238,6 +293,43 @@ def disable_scanner(request: Request, scanner_id: int, viewer: SignedIn) -> Redi
     return _set_enabled(request, viewer, scanner_id, enabled=False)
 
 
+def _set_draining(
+    request: Request, viewer: Viewer, scanner_id: int, *, draining: bool
+) -> RedirectResponse:
+    response = RedirectResponse("/scanners", status_code=303)
+    word = "drain" if draining else "undrain"
+    try:
+        auth.require_admin(viewer.principal, action=f"{word} a scanner")
+        view = scanners.set_draining(
+            _store(request),
+            scanner_id=scanner_id,
+            draining=draining,
+            now=server_now(request),
+            timeout_s=_timeout(request),
+        )
+    except QuipuError as refused:
+        flash(response, request, kind="error", text=str(refused))
+        return response
+    text = (
+        f'Scanner "{view.scanner.name}" is draining: it takes no new work and finishes what '
+        "it holds."
+        if draining
+        else f'Scanner "{view.scanner.name}" takes new work again.'
+    )
+    flash(response, request, text=text)
+    return response
+
+
+@router.post("/scanners/{scanner_id}/drain")
+def drain_scanner(request: Request, scanner_id: int, viewer: SignedIn) -> RedirectResponse:
+    return _set_draining(request, viewer, scanner_id, draining=True)
+
+
+@router.post("/scanners/{scanner_id}/undrain")
+def undrain_scanner(request: Request, scanner_id: int, viewer: SignedIn) -> RedirectResponse:
+    return _set_draining(request, viewer, scanner_id, draining=False)
+
+
 @router.post("/scanners/{scanner_id}/rotate-key", response_model=None)
 def rotate_key(
     request: Request, scanner_id: int, viewer: SignedIn
@@ -266,17 +358,31 @@ def _page_number(value: str | None) -> int:
 
 
 @router.get("/alarms")
-def alarm_list(request: Request, viewer: SignedIn, page_no: str = "1") -> HTMLResponse:
+def alarm_list(
+    request: Request, viewer: SignedIn, page_no: str = "1", show: str = "open"
+) -> HTMLResponse:
+    every = show == "all"
+    resolved = None if every else False
     number = _page_number(page_no)
     count, rows = alarms.list_alarms(
-        _store(request), offset=(number - 1) * ALARMS_PAGE_SIZE, limit=ALARMS_PAGE_SIZE
+        _store(request),
+        offset=(number - 1) * ALARMS_PAGE_SIZE,
+        limit=ALARMS_PAGE_SIZE,
+        resolved=resolved,
     )
     pages = max(1, -(-count // ALARMS_PAGE_SIZE))
     if number > pages:  # a page past the end shows the last one
         number = pages
         count, rows = alarms.list_alarms(
-            _store(request), offset=(number - 1) * ALARMS_PAGE_SIZE, limit=ALARMS_PAGE_SIZE
+            _store(request),
+            offset=(number - 1) * ALARMS_PAGE_SIZE,
+            limit=ALARMS_PAGE_SIZE,
+            resolved=resolved,
         )
+    scanner_names, source_names = alarms.names(_store(request), alarms=rows)
+    fleet = scanners.list_scanners(
+        _store(request), now=server_now(request), timeout_s=_timeout(request)
+    )
     return page(
         request,
         "alarms.html",
@@ -286,4 +392,55 @@ def alarm_list(request: Request, viewer: SignedIn, page_no: str = "1") -> HTMLRe
         count=count,
         page_no=number,
         pages=pages,
+        every=every,
+        is_admin=viewer.principal.is_admin,
+        scanner_names=scanner_names,
+        source_names=source_names,
+        fleet=fleet,
+        labels=REPAIR_LABELS,
+        offered=alarms.offered,
     )
+
+
+def _optional_id(value: str, *, field: str) -> int | None:
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidInput(f"{field} must be a scanner's id (got {text!r}).", field=field) from None
+
+
+@router.post("/alarms/{alarm_id}/repair")
+async def repair_alarm(request: Request, alarm_id: int, viewer: SignedIn) -> RedirectResponse:
+    """Apply one repair an alarm offers; back to the alarms with what was done."""
+    data = await request.form()
+    form = {}
+    for key in ("action", "scanner_id", "message"):
+        value = data.get(key)
+        form[key] = value if isinstance(value, str) else ""
+    return await run_in_threadpool(_repair, request, viewer, alarm_id, form)
+
+
+def _repair(
+    request: Request, viewer: Viewer, alarm_id: int, form: dict[str, str]
+) -> RedirectResponse:
+    response = RedirectResponse("/alarms", status_code=303)
+    try:
+        auth.require_admin(viewer.principal, action="repair an alarm")
+        done = alarms.repair(
+            _store(request),
+            alarm_id=alarm_id,
+            action=form["action"],
+            scanner_id=_optional_id(form["scanner_id"], field="scanner_id"),
+            message=form["message"],
+            username=viewer.principal.username,
+            now=server_now(request),
+            timeout_s=_timeout(request),
+        )
+    except QuipuError as refused:
+        flash(response, request, kind="error", text=f"Alarm {alarm_id} not repaired: {refused}")
+        return response
+    flash(response, request, text=f"Alarm {alarm_id} repaired: {done[:1].upper()}{done[1:]}")
+    return response
