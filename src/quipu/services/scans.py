@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, selectinload
 from quipu.domain.errors import InvalidInput, NotFound
 from quipu.domain.retry import parse_retry
 from quipu.domain.schedules import SHOWN_FIRINGS, Schedule, next_firing, next_firings
+from quipu.domain.states import ScannerJobStatus
 from quipu.domain.windows import parse_windows
 from quipu.services.credentials import (
     AllOrIds,
@@ -33,7 +34,7 @@ from quipu.services.scan_options import (
     present_options,
 )
 from quipu.store import Store
-from quipu.store.tables import Report, Scan, ScanJob, ScanSource, Source
+from quipu.store.tables import Alarm, Report, Scan, ScanJob, ScannerJob, ScanSource, Source
 
 log = logging.getLogger(__name__)
 
@@ -374,3 +375,57 @@ def _job_ref(job: ScanJob, *, report: tuple[int, int] | None) -> JobRef:
         fingerprints=report[1] if report else None,
         task_messages=[(t.id, task_message(t.status, t.status_message)) for t in job.tasks],
     )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScanStatus:
+    """A scan's aggregate status: its newest scan job's state and counters, how its scanner
+    jobs stand, and the alarms open on it (what a script following a stalled scan reads)."""
+
+    id: int
+    name: str
+    jobs_count: int
+    latest: ScanJob | None
+    """Its newest scan job, loaded with its tasks; None before its first start."""
+    scanner_jobs: dict[str, int]
+    """How many of the newest job's scanner jobs are in each status (every status named)."""
+    alarms: list[Alarm]
+    """The open alarms of the newest job, oldest first."""
+
+
+def scan_status(store: Store, *, scan_id: int) -> ScanStatus:
+    """The aggregate status of one scan; NotFound for a scan that does not exist."""
+    with store.transaction() as s:
+        scan = _get(s, scan_id=scan_id)
+        jobs_count = s.scalar(select(func.count()).where(ScanJob.scan_id == scan_id)) or 0
+        latest = s.scalar(
+            select(ScanJob)
+            .where(ScanJob.scan_id == scan_id)
+            .order_by(ScanJob.id.desc())
+            .limit(1)
+            .options(selectinload(ScanJob.tasks))
+        )
+        counts = dict.fromkeys((st.value for st in ScannerJobStatus), 0)
+        alarms: list[Alarm] = []
+        if latest is not None:
+            for status, count in s.execute(
+                select(ScannerJob.status, func.count())
+                .where(ScannerJob.scan_job_id == latest.id)
+                .group_by(ScannerJob.status)
+            ):
+                counts[status] = count
+            alarms = list(
+                s.scalars(
+                    select(Alarm)
+                    .where(Alarm.scan_job_id == latest.id, Alarm.resolved_at.is_(None))
+                    .order_by(Alarm.id)
+                )
+            )
+        return ScanStatus(
+            id=scan.id,
+            name=scan.name,
+            jobs_count=jobs_count,
+            latest=latest,
+            scanner_jobs=counts,
+            alarms=alarms,
+        )

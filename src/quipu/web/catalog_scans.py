@@ -3,7 +3,9 @@ Start button, add and edit (sources in order, options, schedule, windows, retry)
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -11,6 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from quipu.domain.errors import InvalidInput, NotFound, QuipuError
 from quipu.domain.schedules import DEFAULT_TIMEZONE, parse_schedule
+from quipu.domain.windows import describe
 from quipu.services import scan_jobs, scan_options, scans, sources
 from quipu.store import Store
 from quipu.web.catalog_forms import (
@@ -54,11 +57,12 @@ RETRY_NUMBERS = (
 def scan_list(
     request: Request, viewer: SignedIn, search: str = "", page_no: str = "1"
 ) -> HTMLResponse:
+    now = server_now(request)  # the next firings shown are those after the server's time
     return list_page(
         request,
         viewer,
         template="scans.html",
-        lister=scans.list_scans,
+        lister=lambda store, **page: scans.list_scans(store, now=now, **page),
         search=search,
         page_no=page_no,
         rows="scans",
@@ -242,7 +246,19 @@ def scan_page(request: Request, scan_id: int, viewer: SignedIn) -> HTMLResponse 
         jobs=[(job, reports.get(job.id)) for job in found.jobs],
         job_count=found.count,
         current=_current_values(view),
+        firings=_firings(view),
     )
+
+
+def _firings(view: scans.ScanView) -> list[tuple[datetime, str]]:
+    """The coming firings, each with its time in the schedule's own zone (how it was written)."""
+    if view.schedule is None:
+        return []
+    zone = ZoneInfo(view.schedule.timezone)
+    return [
+        (at, at.astimezone(zone).strftime(f"%a %Y-%m-%d %H:%M {view.schedule.timezone}"))
+        for at in view.schedule.next_firings
+    ]
 
 
 def _current_values(view: scans.ScanView) -> dict[str, Any]:
@@ -266,11 +282,9 @@ def _current_values(view: scans.ScanView) -> dict[str, Any]:
 
 
 def window_text(window: Any) -> str:
-    """A stored window as the form's one-line form, which reads back as the same window."""
-    if isinstance(window, str):
-        return window
-    days = ",".join(window.get("days") or [])
-    return f"{days} {window.get('start')}-{window.get('end')} {window.get('timezone', 'UTC')}"
+    """A stored window as the form's one-line form (as the source form writes it too), which
+    reads back as the same window."""
+    return window if isinstance(window, str) else describe(window)
 
 
 def _number_text(value: Any) -> str:
