@@ -345,7 +345,9 @@ def _direct_claimer(
     go.wait()
     while True:
         with store.transaction() as s:
-            jobs = claim_scanner_jobs(s, scanner_id=scanner.id, limit=batch, now=_now())
+            jobs = claim_scanner_jobs(
+                s, scanner_id=scanner.id, limit=batch, now=_now(), by=f"scanner:{scanner.name}"
+            )
         if not jobs:
             return
         for job in jobs:

@@ -190,6 +190,7 @@ def test_a_scan_logs_every_move_with_who_made_it_and_its_progress_only_grows(
         assert len(scanner_jobs) == len(hosts) + 2
         for history in scanner_jobs.values():
             assert history == [
+                ("claim", "pending", "claimed"),
                 ("start", "claimed", "running"),
                 ("complete", "running", "completed"),
             ], history
@@ -428,7 +429,7 @@ def test_work_of_a_silent_scanner_is_reassigned_and_logged(
         assert job["status"] == "completed", job["status_message"]
         entries = log_of(api, job_id)
     by_silent = [e for e in entries if e["actor"] == "scanner:silent"]
-    assert [(e["subject_id"], e["action"]) for e in by_silent] == [(held, "start")]
+    assert [(e["subject_id"], e["action"]) for e in by_silent] == [(held, "claim"), (held, "start")]
     taken = [
         e
         for e in entries

@@ -29,9 +29,9 @@ def seed(store: Store, *, count: int, status: ScanJobStatus = ScanJobStatus.RUNN
 def test_claim_takes_oldest_first_up_to_limit(store: Store) -> None:
     scanner_id = seed(store, count=5)
     with store.transaction() as s:
-        first = claim_scanner_jobs(s, scanner_id=scanner_id, limit=2, now=NOW)
+        first = claim_scanner_jobs(s, scanner_id=scanner_id, limit=2, now=NOW, by="scanner:s")
     with store.transaction() as s:
-        second = claim_scanner_jobs(s, scanner_id=scanner_id, limit=10, now=NOW)
+        second = claim_scanner_jobs(s, scanner_id=scanner_id, limit=10, now=NOW, by="scanner:s")
     assert [j.id for j in first] == sorted(j.id for j in first)
     assert max(j.id for j in first) < min(j.id for j in second)
     assert len(first) == 2 and len(second) == 3
@@ -44,7 +44,7 @@ def test_claim_takes_oldest_first_up_to_limit(store: Store) -> None:
 def test_work_of_a_job_that_is_not_running_is_withheld(store: Store, status: ScanJobStatus) -> None:
     scanner_id = seed(store, count=3, status=status)
     with store.transaction() as s:
-        assert claim_scanner_jobs(s, scanner_id=scanner_id, limit=10, now=NOW) == []
+        assert claim_scanner_jobs(s, scanner_id=scanner_id, limit=10, now=NOW, by="scanner:s") == []
 
 
 def test_a_scanner_claims_only_its_own_jobs(store: Store) -> None:
@@ -52,7 +52,7 @@ def test_a_scanner_claims_only_its_own_jobs(store: Store) -> None:
     with store.transaction() as s:
         other = factories.scanner(s, name="remote-1").id
     with store.transaction() as s:
-        assert claim_scanner_jobs(s, scanner_id=other, limit=10, now=NOW) == []
+        assert claim_scanner_jobs(s, scanner_id=other, limit=10, now=NOW, by="scanner:o") == []
 
 
 def test_concurrent_claimers_claim_every_job_exactly_once(database_url: str) -> None:
@@ -68,7 +68,9 @@ def test_concurrent_claimers_claim_every_job_exactly_once(database_url: str) -> 
             try:
                 while True:
                     with store.transaction() as s:
-                        jobs = claim_scanner_jobs(s, scanner_id=scanner_id, limit=3, now=NOW)
+                        jobs = claim_scanner_jobs(
+                            s, scanner_id=scanner_id, limit=3, now=NOW, by="scanner:s"
+                        )
                     if not jobs:
                         return
                     with lock:

@@ -62,7 +62,9 @@ def claim(
     with store.transaction() as s:
         if s.scalar(select(Scanner.draining).where(Scanner.id == scanner.id)):
             return []  # draining: it finishes what it holds and takes nothing new
-        jobs = claim_scanner_jobs(s, scanner_id=scanner.id, limit=limit, now=now)
+        jobs = claim_scanner_jobs(
+            s, scanner_id=scanner.id, limit=limit, now=now, by=f"scanner:{scanner.name}"
+        )
         payloads = [_payload(s, secrets, job) for job in jobs]
         held = any(vault_secrets.held(p) for p in payloads)
         vault_fields = vault.load_fields(s, box=secrets) if held else None

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, or_, select, text, update
+from sqlalchemy import bindparam, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -32,7 +32,7 @@ from quipu.domain.states import (
     transition_task,
 )
 from quipu.store.events import record_event
-from quipu.store.tables import Lease, Scan, ScanJob, ScannerJob, Task, UtcDateTime
+from quipu.store.tables import Lease, Scan, ScanJob, ScanJobEvent, ScannerJob, Task, UtcDateTime
 
 S = TypeVar("S", bound=enum.StrEnum)
 
@@ -211,18 +211,37 @@ CLAIM_SQLITE = text(
 
 
 def claim_scanner_jobs(
-    session: Session, *, scanner_id: int, limit: int, now: datetime
+    session: Session, *, scanner_id: int, limit: int, now: datetime, by: str
 ) -> list[ScannerJob]:
-    """Claim up to ``limit`` of a scanner's pending jobs atomically; returns them, oldest first."""
+    """Claim up to ``limit`` of a scanner's pending jobs atomically; returns them, oldest first.
+
+    Each claim is logged in its scan job's log, in one statement for the batch."""
     dialect = session.get_bind().dialect.name
     stmt = CLAIM_POSTGRESQL if dialect == "postgresql" else CLAIM_SQLITE
     ids = session.scalars(stmt, {"scanner_id": scanner_id, "limit": limit, "now": now}).all()
     if not ids:
         return []
-    jobs = session.scalars(
-        select(ScannerJob).where(ScannerJob.id.in_(ids)).order_by(ScannerJob.id)
-    ).all()
-    return list(jobs)
+    jobs = list(
+        session.scalars(select(ScannerJob).where(ScannerJob.id.in_(ids)).order_by(ScannerJob.id))
+    )
+    session.execute(
+        insert(ScanJobEvent),
+        [
+            {
+                "scan_job_id": job.scan_job_id,
+                "at": now,
+                "kind": "scanner_job",
+                "action": ScannerJobAction.CLAIM.value,
+                "from_status": ScannerJobStatus.PENDING.value,
+                "to_status": ScannerJobStatus.CLAIMED.value,
+                "actor": by[:160],
+                "subject_id": job.id,
+                "message": "",
+            }
+            for job in jobs
+        ],
+    )
+    return jobs
 
 
 def take_lease(session: Session, *, name: str, holder: str, now: datetime, ttl_s: float) -> bool:
