@@ -41,23 +41,22 @@ def list_events(
     with store.transaction() as s:
         if s.get(ScanJob, job_id) is None:
             raise NotFound(f"Scan job {job_id} does not exist.")
-        count = (
-            s.scalar(
-                select(func.count())
-                .select_from(ScanJobEvent)
-                .where(ScanJobEvent.scan_job_id == job_id)
-            )
-            or 0
-        )
-        rows = s.scalars(
-            select(ScanJobEvent)
+        # The count comes from the page's own statement, so that entries written meanwhile
+        # (a running job's log grows) never make the count disagree with the page.
+        rows = s.execute(
+            select(ScanJobEvent, func.count().over())
             .where(ScanJobEvent.scan_job_id == job_id)
             .order_by(ScanJobEvent.id.desc() if newest_first else ScanJobEvent.id)
             .offset(offset)
             .limit(limit)
         ).all()
-        events = [_view(row) for row in rows]
-    return count, events
+        events = [_view(row) for row, _ in rows]
+        if rows:
+            return int(rows[0][1]), events
+        count = s.scalar(
+            select(func.count()).select_from(ScanJobEvent).where(ScanJobEvent.scan_job_id == job_id)
+        )
+    return count or 0, events
 
 
 SUBJECTS = {
