@@ -16,7 +16,7 @@ from quipu.domain.errors import InvalidInput
 from quipu.domain.states import ScanJobStatus, SystemStatus, TaskKind, TaskStatus
 from quipu.services import report_imports, reports
 from quipu.store import Store
-from quipu.store.tables import Report, ScanJob, SystemResult, Task
+from quipu.store.tables import Report, ScanJob, ScanJobEvent, SystemResult, Task
 from tests.estates import DB_UUID, SERVER_ID, established_details, network
 from tests.integration import factories
 from tests.integration.factories import NOW
@@ -113,7 +113,7 @@ def two_reports(store: Store) -> tuple[tuple[int, int], tuple[int, int]]:
 def test_a_merge_deduplicates_the_systems_two_reports_saw(store: Store) -> None:
     (_, first), (_, second) = two_reports(store)
 
-    made = report_imports.merge(store, report_ids=[first, str(second)], now=LATER)
+    made = report_imports.merge(store, report_ids=[first, str(second)], now=LATER, by="user:admin")
 
     assert (made.scan_type, made.status, made.status_message) == ("fingerprint", "completed", "")
     with store.transaction() as s:
@@ -121,6 +121,19 @@ def test_a_merge_deduplicates_the_systems_two_reports_saw(store: Store) -> None:
         assert (job.scan_id, job.scan_name) == (None, f"merge of reports {first}, {second}")
         assert (job.start_time, job.end_time) == (LATER, LATER)
         assert (job.systems_count, job.systems_scanned, job.systems_failed) == (4, 4, 0)
+        log = [
+            (e.kind, e.action, e.to_status, e.actor, e.message)
+            for e in s.scalars(select(ScanJobEvent).where(ScanJobEvent.scan_job_id == job.id))
+        ]
+        assert log == [
+            (
+                "scan_job",
+                "merged",
+                "completed",
+                "user:admin",
+                f"Report {made.report_id} merged from other reports: 4 systems.",
+            )
+        ]
         tasks = [(t.kind, t.status, t.source_id, t.source_name, t.systems_count) for t in job.tasks]
         assert tasks == [
             ("inspect", "completed", None, "east", 2),
@@ -149,7 +162,9 @@ def test_a_merge_deduplicates_the_systems_two_reports_saw(store: Store) -> None:
 def test_a_merge_of_scan_jobs_takes_their_reports(store: Store) -> None:
     (first_job, _), (second_job, _) = two_reports(store)
 
-    made = report_imports.merge_jobs(store, job_ids=[second_job, first_job], now=LATER)
+    made = report_imports.merge_jobs(
+        store, job_ids=[second_job, first_job], now=LATER, by="user:admin"
+    )
 
     sources = [s["source_name"] for s in details_of(store, made.report_id)["sources"]]
     assert sources == ["west", "east"]
@@ -158,10 +173,12 @@ def test_a_merge_of_scan_jobs_takes_their_reports(store: Store) -> None:
 
 def test_a_merged_report_merges_again(store: Store) -> None:
     (_, first), (_, second) = two_reports(store)
-    merged = report_imports.merge(store, report_ids=[first, second], now=LATER)
+    merged = report_imports.merge(store, report_ids=[first, second], now=LATER, by="user:admin")
     third = scanned(store, name="north", kind="network", facts=[{**WEB1, "system": "10.1.0.1"}])[1]
 
-    again = report_imports.merge(store, report_ids=[merged.report_id, third], now=LATER)
+    again = report_imports.merge(
+        store, report_ids=[merged.report_id, third], now=LATER, by="user:admin"
+    )
 
     assert [d["name"] for d in deployments_of(store, again.report_id)] == [
         "clone-a",
@@ -188,7 +205,7 @@ def test_a_merge_of_wrong_report_ids_is_refused_and_changes_nothing(
     two_reports(store)
     before = counts(store)
     with pytest.raises(InvalidInput) as refused:
-        report_imports.merge(store, report_ids=value, now=LATER)
+        report_imports.merge(store, report_ids=value, now=LATER, by="user:admin")
     assert (refused.value.field, refused.value.message) == ("reports", message)
     assert counts(store) == before
 
@@ -199,21 +216,21 @@ def test_a_merge_of_a_scan_job_without_a_report_is_refused(store: Store) -> None
         running = factories.scan_job(s, status=ScanJobStatus.RUNNING).id
     before = counts(store)
     with pytest.raises(InvalidInput) as refused:
-        report_imports.merge_jobs(store, job_ids=[first_job, running], now=LATER)
+        report_imports.merge_jobs(store, job_ids=[first_job, running], now=LATER, by="user:admin")
     assert refused.value.field == "jobs"
     assert refused.value.message == (
         "Not all scan jobs have a report; only completed scan jobs have one. "
         f"Scan jobs without a report: {running}"
     )
     with pytest.raises(InvalidInput, match="Scan jobs not found: 4242") as unknown:
-        report_imports.merge_jobs(store, job_ids=[first_job, 4242], now=LATER)
+        report_imports.merge_jobs(store, job_ids=[first_job, 4242], now=LATER, by="user:admin")
     assert unknown.value.field == "jobs"
     assert counts(store) == before
 
 
 def upload(store: Store, document: Any) -> report_imports.ImportedJob:
     body = document if isinstance(document, bytes) else json.dumps(document).encode()
-    return report_imports.upload(store, body=io.BytesIO(body), now=LATER)
+    return report_imports.upload(store, body=io.BytesIO(body), now=LATER, by="user:admin")
 
 
 def test_an_established_details_report_uploads_as_a_report_of_its_own(store: Store) -> None:
@@ -277,7 +294,7 @@ def test_an_established_details_report_uploads_as_a_report_of_its_own(store: Sto
 
 def test_quipus_own_details_report_uploads_too(store: Store) -> None:
     (_, first), (_, second) = two_reports(store)
-    merged = report_imports.merge(store, report_ids=[first, second], now=LATER)
+    merged = report_imports.merge(store, report_ids=[first, second], now=LATER, by="user:admin")
     document = details_of(store, merged.report_id)
     assert document["report_version"] == "0.1.0"
 
@@ -471,7 +488,7 @@ def test_a_report_keeps_a_summary_of_its_systems_and_older_ones_are_read_whole(
     store: Store,
 ) -> None:
     (_, first), (_, second) = two_reports(store)
-    made = report_imports.merge(store, report_ids=[first, second], now=LATER)
+    made = report_imports.merge(store, report_ids=[first, second], now=LATER, by="user:admin")
     stored = list(reports.summaries(store, report_id=made.report_id))
     with store.transaction() as s:
         blob = s.get_one(Report, made.report_id).deployments_gz

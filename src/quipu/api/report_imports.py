@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Request, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
-from quipu.api.deps import CurrentUser, Now, StoreDep
+from quipu.api.deps import CurrentUser, Now, StoreDep, actor
 from quipu.domain.errors import InvalidInput
 from quipu.services import report_imports
 from quipu.services.report_imports import ImportedJob
@@ -63,11 +63,13 @@ async def merge(body: MergeBody, user: CurrentUser, store: StoreDep, now: Now) -
     if "jobs" in body:
         jobs = body["jobs"]
         made = await run_in_threadpool(
-            lambda: report_imports.merge_jobs(store, job_ids=jobs, now=now)
+            lambda: report_imports.merge_jobs(store, job_ids=jobs, now=now, by=actor(user))
         )
     else:
         ids = body.get("reports")
-        made = await run_in_threadpool(lambda: report_imports.merge(store, report_ids=ids, now=now))
+        made = await run_in_threadpool(
+            lambda: report_imports.merge(store, report_ids=ids, now=now, by=actor(user))
+        )
     return _out(made)
 
 
@@ -90,5 +92,7 @@ async def upload(request: Request, user: CurrentUser, store: StoreDep, now: Now)
         async for chunk in request.stream():
             spool.write(chunk)
         spool.seek(0)
-        made = await run_in_threadpool(lambda: report_imports.upload(store, body=spool, now=now))
+        made = await run_in_threadpool(
+            lambda: report_imports.upload(store, body=spool, now=now, by=actor(user))
+        )
     return _out(made)

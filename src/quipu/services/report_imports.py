@@ -33,6 +33,7 @@ from quipu.domain.states import (
 )
 from quipu.services import reports
 from quipu.store import Store
+from quipu.store.events import record_event
 from quipu.store.tables import Report, ScanJob, SystemResult, Task
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ class SourceInput:
     """Where the facts came from, kept as the task's source snapshot."""
 
 
-def merge(store: Store, *, report_ids: Any, now: datetime) -> ImportedJob:
+def merge(store: Store, *, report_ids: Any, now: datetime, by: str) -> ImportedJob:
     """A job whose report holds the facts of reports ``report_ids`` (the established
     ``{"reports": [...]}``), its systems deduplicated by the deployments rules."""
     ids = parse_ids(report_ids, field="reports", noun="scan report")
@@ -94,10 +95,10 @@ def merge(store: Store, *, report_ids: Any, now: datetime) -> ImportedJob:
             + ", ".join(str(i) for i in missing),
             field="reports",
         )
-    return _merge_reports(store, report_ids=ids, now=now)
+    return _merge_reports(store, report_ids=ids, now=now, by=by)
 
 
-def merge_jobs(store: Store, *, job_ids: Any, now: datetime) -> ImportedJob:
+def merge_jobs(store: Store, *, job_ids: Any, now: datetime, by: str) -> ImportedJob:
     """A job whose report holds the facts of the reports of scan jobs ``job_ids``."""
     ids = parse_ids(job_ids, field="jobs", noun="scan job")
     with store.transaction() as s:
@@ -117,7 +118,7 @@ def merge_jobs(store: Store, *, job_ids: Any, now: datetime) -> ImportedJob:
             "Scan jobs without a report: " + ", ".join(str(i) for i in without),
             field="jobs",
         )
-    return _merge_reports(store, report_ids=[report_of[i] for i in ids], now=now)
+    return _merge_reports(store, report_ids=[report_of[i] for i in ids], now=now, by=by)
 
 
 def parse_ids(value: Any, *, field: str, noun: str) -> list[int]:
@@ -146,7 +147,9 @@ def _as_int(value: Any) -> int | None:
     return None
 
 
-def _merge_reports(store: Store, *, report_ids: Sequence[int], now: datetime) -> ImportedJob:
+def _merge_reports(
+    store: Store, *, report_ids: Sequence[int], now: datetime, by: str
+) -> ImportedJob:
     def sources(s: Session) -> Iterator[SourceInput]:
         # One input report's details at a time, read in the merge's own transaction.
         for report_id in report_ids:
@@ -173,12 +176,14 @@ def _merge_reports(store: Store, *, report_ids: Sequence[int], now: datetime) ->
     name = f"merge of reports {shown}"
     if len(name) > SCAN_NAME_MAX:
         name = f"merge of {len(report_ids)} reports"
-    job = _create(store, sources=sources, scan_name=name, origin=ReportOrigin.MERGED, now=now)
+    job = _create(
+        store, sources=sources, scan_name=name, origin=ReportOrigin.MERGED, now=now, by=by
+    )
     log.info("scan job %s: merge of reports %s, report %s", job.job_id, shown, job.report_id)
     return job
 
 
-def upload(store: Store, *, body: IO[bytes], now: datetime) -> ImportedJob:
+def upload(store: Store, *, body: IO[bytes], now: datetime, by: str) -> ImportedJob:
     """A job whose report holds the facts of an uploaded details report (JSON in ``body``).
 
     The established server's details report is taken, and Quipu's own; a malformed one is
@@ -199,6 +204,7 @@ def upload(store: Store, *, body: IO[bytes], now: datetime) -> ImportedJob:
         scan_name="upload of a details report",
         origin=ReportOrigin.UPLOADED,
         now=now,
+        by=by,
     )
     log.info("scan job %s: upload of %d sources, report %s", job.job_id, count, job.report_id)
     return job
@@ -311,6 +317,7 @@ def _create(
     scan_name: str,
     origin: ReportOrigin,
     now: datetime,
+    by: str,
 ) -> ImportedJob:
     """The completed fingerprint job, its tasks and system results, and its report."""
     with store.transaction() as s:
@@ -338,6 +345,17 @@ def _create(
         report = reports.build(s, job=job, now=now)
         report.origin = origin.value
         s.flush()
+        made = "merged from other reports" if origin == ReportOrigin.MERGED else "uploaded"
+        record_event(
+            s,
+            scan_job_id=job.id,
+            at=now,
+            kind="scan_job",
+            action=origin.value,
+            to_status=job.status,
+            actor=by,
+            message=f"Report {report.id} {made}: {total} systems.",
+        )
         return ImportedJob(
             job_id=job.id,
             report_id=report.id,
