@@ -92,6 +92,26 @@ class RunningServer:
         token: str = response.json()["token"]
         return token
 
+    def add_user(self, *, username: str, password: str, is_admin: bool = False) -> None:
+        """A user of this server, written to its database (no API makes users)."""
+        from quipu.services.auth import hash_password
+        from quipu.store import Store
+        from quipu.store.tables import User
+
+        store = Store.from_url(self.database_url)
+        try:
+            with store.transaction() as s:
+                s.add(
+                    User(
+                        username=username,
+                        password_hash=hash_password(password),
+                        is_admin=is_admin,
+                        created_at=datetime.now(UTC),
+                    )
+                )
+        finally:
+            store.dispose()
+
     def client(self) -> httpx.Client:
         """An HTTP client logged in as admin."""
         return httpx.Client(

@@ -163,6 +163,19 @@ def test_a_held_job_is_approved_and_a_refused_move_shows_the_sentence(
     expect(page.locator("#job-status")).to_have_text("completed", timeout=60_000)
 
 
+def test_a_non_admin_is_offered_no_approve(page: Page, server: RunningServer, lab: Lab) -> None:
+    server.add_user(username="viewer", password="viewer-password-1")
+    with server.client() as api:
+        job_id = start(api, add_lab_scan(api, lab, name="held-view", mediated=True))
+    page.context.clear_cookies()
+    sign_in(page, username="viewer", password="viewer-password-1")
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    page.goto(f"/jobs/{job_id}")
+    expect(page.locator("#job-status")).to_have_text("held")
+    expect(page.get_by_role("button", name="Cancel")).to_have_count(1)
+    expect(page.get_by_role("button", name="Approve")).to_have_count(0)
+
+
 def test_wrong_password_and_requests_without_a_csrf_token_are_refused(
     browser: Browser, server: RunningServer
 ) -> None:

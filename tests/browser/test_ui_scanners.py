@@ -15,9 +15,8 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 import quipu
-from quipu.services.auth import hash_password
 from quipu.store import Store
-from quipu.store.tables import Alarm, User
+from quipu.store.tables import Alarm
 from tests.browser.conftest import shot, sign_in
 from tests.e2e.scans import created
 from tests.servers import RunningServer, free_port, register_secret, start_scanner
@@ -149,19 +148,7 @@ def test_a_scanner_added_on_the_page_goes_online_then_offline_without_a_reload(
 
 
 def test_a_non_admin_sees_the_fleet_but_cannot_change_it(page: Page, server: RunningServer) -> None:
-    store = Store.from_url(server.database_url)
-    try:
-        with store.transaction() as s:
-            s.add(
-                User(
-                    username="viewer",
-                    password_hash=hash_password(VIEWER_PASSWORD),
-                    is_admin=False,
-                    created_at=datetime.now(UTC),
-                )
-            )
-    finally:
-        store.dispose()
+    server.add_user(username="viewer", password=VIEWER_PASSWORD)
     page.context.clear_cookies()
     sign_in(page, username="viewer", password=VIEWER_PASSWORD)
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()

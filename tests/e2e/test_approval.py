@@ -17,9 +17,8 @@ import pytest
 from sqlalchemy import func, select
 
 from quipu.lab import Lab
-from quipu.services.auth import hash_password
 from quipu.store import Store
-from quipu.store.tables import ScanJob, ScanJobEvent, User
+from quipu.store.tables import ScanJob, ScanJobEvent
 from tests.e2e.qpc import Qpc, logged_in
 from tests.e2e.scans import created, start
 from tests.labs import running_lab
@@ -48,9 +47,9 @@ def plain(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Runn
     """A server with the default approval time (held jobs never expire), a store on its
     database, and a non-admin user."""
     with running_server(kind=request.param, data_dir=tmp_path / "data", env=ENV) as server:
+        server.add_user(username=VIEWER, password=VIEWER_PASSWORD)
         store = Store.from_url(server.database_url)
         try:
-            add_viewer(store)
             yield server, store
         finally:
             store.dispose()
@@ -64,24 +63,12 @@ def timed(
     clock = TestClock(tmp_path / "clock")
     env = {**ENV, **clock.env, "QUIPU_APPROVAL_TIMEOUT_S": str(TIMEOUT_S)}
     with running_server(kind=request.param, data_dir=tmp_path / "data", env=env) as server:
+        server.add_user(username=VIEWER, password=VIEWER_PASSWORD)
         store = Store.from_url(server.database_url)
         try:
-            add_viewer(store)
             yield server, clock, store
         finally:
             store.dispose()
-
-
-def add_viewer(store: Store) -> None:
-    with store.transaction() as s:
-        s.add(
-            User(
-                username=VIEWER,
-                password_hash=hash_password(VIEWER_PASSWORD),
-                is_admin=False,
-                created_at=datetime.now(UTC),
-            )
-        )
 
 
 def viewer_client(server: RunningServer) -> httpx.Client:

@@ -44,10 +44,15 @@ def _store(request: Request) -> Store:
     return store
 
 
-def allowed_moves(status: str) -> list[str]:
-    """The buttons a job in ``status`` shows: exactly the moves the transition table allows."""
+def allowed_moves(status: str, *, is_admin: bool) -> list[str]:
+    """The buttons a job in ``status`` shows: exactly the moves the transition table allows,
+    but approve only to an administrator (the only one it is allowed to)."""
     state = ScanJobStatus(status)
-    return [name for name, (action, _) in MOVES.items() if state in SCAN_JOB_TRANSITIONS[action]]
+    return [
+        name
+        for name, (action, _) in MOVES.items()
+        if state in SCAN_JOB_TRANSITIONS[action] and (is_admin or action != ScanJobAction.APPROVE)
+    ]
 
 
 def _page_number(value: str | None) -> int:
@@ -89,7 +94,9 @@ def job_list(
     )
 
 
-def _panel_context(request: Request, job_id: int, query: dict[str, str]) -> dict[str, Any]:
+def _panel_context(
+    request: Request, job_id: int, query: dict[str, str], *, is_admin: bool
+) -> dict[str, Any]:
     store = _store(request)
     job = scan_jobs.get(store, job_id=job_id)
     report = scan_jobs.reports_of(store, job_ids=[job.id]).get(job.id)
@@ -130,7 +137,7 @@ def _panel_context(request: Request, job_id: int, query: dict[str, str]) -> dict
         "done": progress.done,
         "total": progress.total,
         "live": ScanJobStatus(job.status) not in FINAL,
-        "moves": allowed_moves(job.status),
+        "moves": allowed_moves(job.status, is_admin=is_admin),
         "phase": phase.value,
         "result_status": result_status or "",
         "results": rows,
@@ -162,14 +169,18 @@ def _subjects(job: ScanJob) -> Callable[[job_events.EventView], str]:
 
 @router.get("/jobs/{job_id}")
 def job_page(request: Request, job_id: int, viewer: SignedIn) -> HTMLResponse:
-    context = _panel_context(request, job_id, dict(request.query_params))
+    context = _panel_context(
+        request, job_id, dict(request.query_params), is_admin=viewer.principal.is_admin
+    )
     return page(request, "job.html", viewer=viewer, **context)
 
 
 @router.get("/jobs/{job_id}/panel")
 def job_panel(request: Request, job_id: int, viewer: SignedIn) -> HTMLResponse:
     """The job's panel alone, which the page fetches again while the job is live."""
-    context = _panel_context(request, job_id, dict(request.query_params))
+    context = _panel_context(
+        request, job_id, dict(request.query_params), is_admin=viewer.principal.is_admin
+    )
     html = render("job_panel.html", viewer=viewer, **context)
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
