@@ -21,9 +21,7 @@ from quipu.dispatch.windows import hold_closed
 from quipu.domain.errors import QuipuError
 from quipu.domain.retry import retry_delay, retry_message, server_unreachable
 from quipu.domain.rules import (
-    Counters,
     QueuedJob,
-    TaskView,
     inspection_blocker,
     job_counters,
     job_outcome,
@@ -42,6 +40,7 @@ from quipu.domain.states import (
 )
 from quipu.services import reports
 from quipu.services.alarms import raise_alarm
+from quipu.services.job_events import task_view
 from quipu.services.scan_jobs import cancel_open_work
 from quipu.services.scanners import BUILTIN_NAME, is_online
 from quipu.settings import Settings
@@ -146,7 +145,7 @@ class JobAdvancer:
             for task in inspect:
                 if task.status != TaskStatus.PENDING:
                     continue
-                blocker = inspection_blocker(_view(by_source[task.source_id]))
+                blocker = inspection_blocker(task_view(by_source[task.source_id]))
                 if blocker:
                     self._move(task, TaskAction.FAIL, status_message=blocker, end_time=self.now)
                 else:
@@ -297,7 +296,7 @@ class JobAdvancer:
         self._move(task, TaskAction.RETRY, by="retry", **values)
 
     def _update_counters(self) -> None:
-        counters = job_counters([_view(t) for t in self.tasks])
+        counters = job_counters([task_view(t) for t in self.tasks])
         self.job.systems_count, self.job.systems_scanned = (
             counters.systems_count,
             counters.systems_scanned,
@@ -306,7 +305,7 @@ class JobAdvancer:
         self.job.systems_unreachable = counters.systems_unreachable
 
     def _finish_job(self) -> None:
-        views = [_view(t) for t in self.tasks]
+        views = [task_view(t) for t in self.tasks]
         self._update_counters()
         outcome = job_outcome(views)
         if outcome is None:
@@ -474,21 +473,6 @@ class JobAdvancer:
 
 def _final(task: Task) -> bool:
     return task.status not in (TaskStatus.PENDING, TaskStatus.RUNNING)
-
-
-def _view(task: Task) -> TaskView:
-    return TaskView(
-        source_name=task.source_name,
-        kind=TaskKind(task.kind),
-        status=TaskStatus(task.status),
-        counters=Counters(
-            task.systems_count,
-            task.systems_scanned,
-            task.systems_failed,
-            task.systems_unreachable,
-        ),
-        status_message=task.status_message,
-    )
 
 
 def advance(store: Store, *, job_id: int, settings: Settings, now: datetime) -> None:

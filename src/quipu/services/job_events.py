@@ -97,6 +97,7 @@ def progress(job: ScanJob) -> Progress:
 
 
 def task_view(task: Task) -> TaskView:
+    """The domain's view of a task row, as the progress and the dispatcher's rules read it."""
     return TaskView(
         source_name=task.source_name,
         kind=TaskKind(task.kind),
