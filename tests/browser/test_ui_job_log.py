@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 from quipu.lab import Lab
 from quipu.services.scanners import BUILTIN_NAME
 from tests.browser.conftest import shot
-from tests.e2e.scans import created, wait_status
+from tests.e2e.scans import add_lab_source, created, wait_status
 from tests.labs import running_lab
 from tests.servers import RunningServer, register_secret
 
@@ -43,30 +43,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 def start_scan(api: httpx.Client, lab: Lab, *, name: str, hosts: list[str]) -> int:
     """A network source of ``hosts``, a scan of it, and a started job of it; the job id."""
-    cred = created(
-        api.post(
-            "/api/v2/credentials/",
-            json={
-                "name": name,
-                "cred_type": "network",
-                "username": lab.sudo_user,
-                "ssh_key": lab.sudo_key_path.read_text(),
-            },
-        )
-    )
-    source = created(
-        api.post(
-            "/api/v2/sources/",
-            json={
-                "name": name,
-                "source_type": "network",
-                "hosts": hosts,
-                "port": PORT,
-                "credentials": [cred["id"]],
-            },
-        )
-    )
-    scan = created(api.post("/api/v1/scans/", json={"name": name, "sources": [source["id"]]}))
+    source_id = add_lab_source(api, lab, name=name, hosts=hosts, port=PORT)
+    scan = created(api.post("/api/v1/scans/", json={"name": name, "sources": [source_id]}))
     return int(created(api.post(f"/api/v1/scans/{scan['id']}/jobs/"))["id"])
 
 

@@ -13,7 +13,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from quipu.lab import Lab
 from tests.browser.conftest import new_context, shot, sign_in
-from tests.e2e.scans import created
+from tests.e2e.scans import add_lab_source, created
 from tests.labs import running_lab
 from tests.servers import RunningServer, register_secret
 
@@ -35,28 +35,17 @@ def add_lab_scan(
     api: httpx.Client, lab: Lab, *, name: str, slow: bool = False, mediated: bool = False
 ) -> int:
     hosts = [h.address for h in lab.hosts if slow or not h.slow]
-    cred = created(
-        api.post(
-            "/api/v2/credentials/",
-            json={
-                "name": f"{name}-key",
-                "cred_type": "network",
-                "username": lab.sudo_user,
-                "ssh_key": lab.sudo_key_path.read_text(),
-            },
-        )
+    options: dict[str, Any] = {"scheduling_mode": "mediated"} if mediated else {}
+    source_id = add_lab_source(
+        api,
+        lab,
+        name=f"{name}-lab",
+        credential_name=f"{name}-key",
+        hosts=hosts,
+        port=lab.hosts[0].port,
+        **options,
     )
-    body: dict[str, Any] = {
-        "name": f"{name}-lab",
-        "source_type": "network",
-        "hosts": hosts,
-        "port": lab.hosts[0].port,
-        "credentials": [cred["id"]],
-    }
-    if mediated:
-        body["scheduling_mode"] = "mediated"
-    source = created(api.post("/api/v2/sources/", json=body))
-    scan = created(api.post("/api/v1/scans/", json={"name": name, "sources": [source["id"]]}))
+    scan = created(api.post("/api/v1/scans/", json={"name": name, "sources": [source_id]}))
     return int(scan["id"])
 
 

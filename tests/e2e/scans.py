@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from quipu.lab import Lab
 from tests.servers import register_secret
 
 
@@ -50,6 +51,51 @@ def add_api_source(
                 "port": port,
                 "credentials": [cred["id"]],
                 "ssl_cert_verify": False,
+                "scanners": scanners or [],
+                **options,
+            },
+        )
+    )
+    source_id: int = source["id"]
+    return source_id
+
+
+def add_lab_source(
+    api: httpx.Client,
+    lab: Lab,
+    *,
+    name: str,
+    hosts: list[str],
+    port: int,
+    scanners: list[int] | None = None,
+    credential_name: str | None = None,
+    **options: Any,
+) -> int:
+    """A network credential for the lab's sudo user (its SSH key), named ``credential_name``
+    (default: ``name``), and a source of ``hosts`` on ``port`` that uses it; the source's id.
+    The key's lines are registered as secrets, so the tests that look for leaks look for them."""
+    key = lab.sudo_key_path.read_text()
+    register_secret(*(line for line in key.splitlines() if "PRIVATE KEY" not in line))
+    cred = created(
+        api.post(
+            "/api/v2/credentials/",
+            json={
+                "name": credential_name or name,
+                "cred_type": "network",
+                "username": lab.sudo_user,
+                "ssh_key": key,
+            },
+        )
+    )
+    source = created(
+        api.post(
+            "/api/v2/sources/",
+            json={
+                "name": name,
+                "source_type": "network",
+                "hosts": hosts,
+                "port": port,
+                "credentials": [cred["id"]],
                 "scanners": scanners or [],
                 **options,
             },

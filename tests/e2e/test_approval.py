@@ -20,9 +20,9 @@ from quipu.lab import Lab
 from quipu.store import Store
 from quipu.store.tables import ScanJob, ScanJobEvent
 from tests.e2e.qpc import Qpc, logged_in
-from tests.e2e.scans import created, start
+from tests.e2e.scans import add_lab_source, created, start
 from tests.labs import running_lab
-from tests.servers import RunningServer, TestClock, register_secret, running_server
+from tests.servers import RunningServer, TestClock, running_server
 
 pytestmark = pytest.mark.lab
 
@@ -80,35 +80,17 @@ def viewer_client(server: RunningServer) -> httpx.Client:
 
 def lab_scan(api: httpx.Client, lab: Lab, *, name: str, mediated: bool) -> int:
     """A scan of the lab's hosts through one source, mediated or not; the scan's id."""
-    key = lab.sudo_key_path.read_text()
-    register_secret(*(line for line in key.splitlines() if "PRIVATE KEY" not in line))
-    cred = created(
-        api.post(
-            "/api/v2/credentials/",
-            json={
-                "name": name,
-                "cred_type": "network",
-                "username": lab.sudo_user,
-                "ssh_key": key,
-            },
-        )
+    source_id = add_lab_source(
+        api,
+        lab,
+        name=name,
+        hosts=[f"{lab.hosts[0].address}-{lab.hosts[-1].address}"],
+        port=lab.hosts[0].port,
+        scheduling_mode="mediated" if mediated else "immediate",
     )
-    source = created(
-        api.post(
-            "/api/v2/sources/",
-            json={
-                "name": name,
-                "source_type": "network",
-                "hosts": [f"{lab.hosts[0].address}-{lab.hosts[-1].address}"],
-                "port": lab.hosts[0].port,
-                "credentials": [cred["id"]],
-                "scheduling_mode": "mediated" if mediated else "immediate",
-            },
-        )
-    )
-    scan_id: int = created(
-        api.post("/api/v1/scans/", json={"name": name, "sources": [source["id"]]})
-    )["id"]
+    scan_id: int = created(api.post("/api/v1/scans/", json={"name": name, "sources": [source_id]}))[
+        "id"
+    ]
     return scan_id
 
 

@@ -19,7 +19,7 @@ import pytest
 
 from quipu.lab import Lab
 from tests.e2e.qpc import Qpc, logged_in
-from tests.e2e.scans import created, wait_status
+from tests.e2e.scans import add_lab_source, created, wait_status
 from tests.labs import running_lab
 from tests.servers import RunningServer, register_secret, start_scanner
 
@@ -75,33 +75,10 @@ def qpc(server: RunningServer, tmp_path: Path) -> Qpc:
 
 def add_scan(api: httpx.Client, lab: Lab, *, name: str, hosts: list[str], scanner: int) -> int:
     """A network source of ``hosts`` scanned by the remote scanner, and a scan of it."""
-    cred = created(
-        api.post(
-            "/api/v2/credentials/",
-            json={
-                "name": name,
-                "cred_type": "network",
-                "username": lab.sudo_user,
-                "ssh_key": lab.sudo_key_path.read_text(),
-            },
-        )
-    )
-    source = created(
-        api.post(
-            "/api/v2/sources/",
-            json={
-                "name": name,
-                "source_type": "network",
-                "hosts": hosts,
-                "port": PORT,
-                "credentials": [cred["id"]],
-                "scanners": [scanner],
-            },
-        )
-    )
-    scan_id: int = created(
-        api.post("/api/v1/scans/", json={"name": name, "sources": [source["id"]]})
-    )["id"]
+    source_id = add_lab_source(api, lab, name=name, hosts=hosts, port=PORT, scanners=[scanner])
+    scan_id: int = created(api.post("/api/v1/scans/", json={"name": name, "sources": [source_id]}))[
+        "id"
+    ]
     return scan_id
 
 
@@ -388,31 +365,15 @@ def test_work_of_a_silent_scanner_is_reassigned_and_logged(
         register_secret(silent["api_key"])
         beat = httpx.post(f"{server.url}/scanner/heartbeat", json={"version": "1"}, headers=key)
         assert beat.status_code == 200, beat.text
-        cred = created(
-            api.post(
-                "/api/v2/credentials/",
-                json={
-                    "name": "both",
-                    "cred_type": "network",
-                    "username": lab.sudo_user,
-                    "ssh_key": lab.sudo_key_path.read_text(),
-                },
-            )
+        source_id = add_lab_source(
+            api,
+            lab,
+            name="both",
+            hosts=[*fast, *UNREACHABLE],
+            port=PORT,
+            scanners=[silent["id"], scanner],
         )
-        source = created(
-            api.post(
-                "/api/v2/sources/",
-                json={
-                    "name": "both",
-                    "source_type": "network",
-                    "hosts": [*fast, *UNREACHABLE],
-                    "port": PORT,
-                    "credentials": [cred["id"]],
-                    "scanners": [silent["id"], scanner],
-                },
-            )
-        )
-        scan = created(api.post("/api/v1/scans/", json={"name": "both", "sources": [source["id"]]}))
+        scan = created(api.post("/api/v1/scans/", json={"name": "both", "sources": [source_id]}))
         job_id = int(created(api.post(f"/api/v1/scans/{scan['id']}/jobs/"))["id"])
         deadline = time.monotonic() + 15
         while not (

@@ -15,9 +15,9 @@ from sqlalchemy import func, select
 from quipu.lab import Lab
 from quipu.store import Store
 from quipu.store.tables import ScannerJob
-from tests.e2e.scans import created, start
+from tests.e2e.scans import add_lab_source, created, start
 from tests.labs import running_lab
-from tests.servers import RunningServer, register_secret
+from tests.servers import RunningServer
 
 pytestmark = pytest.mark.lab
 
@@ -36,28 +36,14 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 
 def lab_source(api: httpx.Client, lab: Lab) -> int:
-    key = lab.sudo_key_path.read_text()
-    register_secret(*(line for line in key.splitlines() if "PRIVATE KEY" not in line))
-    cred = created(
-        api.post(
-            "/api/v2/credentials/",
-            json={"name": "k", "cred_type": "network", "username": lab.sudo_user, "ssh_key": key},
-        )
+    return add_lab_source(
+        api,
+        lab,
+        name="lab",
+        credential_name="k",
+        hosts=[f"{lab.hosts[0].address}-{lab.hosts[-1].address}"],
+        port=lab.hosts[0].port,
     )
-    source = created(
-        api.post(
-            "/api/v2/sources/",
-            json={
-                "name": "lab",
-                "source_type": "network",
-                "hosts": [f"{lab.hosts[0].address}-{lab.hosts[-1].address}"],
-                "port": lab.hosts[0].port,
-                "credentials": [cred["id"]],
-            },
-        )
-    )
-    source_id: int = source["id"]
-    return source_id
 
 
 def aggregate(api: httpx.Client, scan_id: int) -> dict[str, Any]:

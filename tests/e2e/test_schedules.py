@@ -21,9 +21,9 @@ from quipu.store import Store
 from quipu.store.tables import ScanJob, ScanJobEvent
 from tests.databases import pg_database
 from tests.e2e.qpc import Qpc, logged_in
-from tests.e2e.scans import created
+from tests.e2e.scans import add_lab_source, created
 from tests.labs import running_lab
-from tests.servers import RunningServer, TestClock, register_secret, start_server
+from tests.servers import RunningServer, TestClock, start_server
 
 NET = "127.0.244"
 PORT = 2244
@@ -164,37 +164,20 @@ def test_a_minutely_schedule_fires_in_real_time_and_its_job_completes(
     store = Store.from_url(server.database_url)
     try:
         with server.client() as api:
-            key = lab.sudo_key_path.read_text()
-            register_secret(*(line for line in key.splitlines() if "PRIVATE KEY" not in line))
-            cred = created(
-                api.post(
-                    "/api/v2/credentials/",
-                    json={
-                        "name": "k",
-                        "cred_type": "network",
-                        "username": lab.sudo_user,
-                        "ssh_key": key,
-                    },
-                )
-            )
-            source = created(
-                api.post(
-                    "/api/v2/sources/",
-                    json={
-                        "name": "lab",
-                        "source_type": "network",
-                        "hosts": [h.address for h in lab.hosts],
-                        "port": PORT,
-                        "credentials": [cred["id"]],
-                    },
-                )
+            source_id = add_lab_source(
+                api,
+                lab,
+                name="lab",
+                credential_name="k",
+                hosts=[h.address for h in lab.hosts],
+                port=PORT,
             )
             scan = created(
                 api.post(
                     "/api/v1/scans/",
                     json={
                         "name": "minutely",
-                        "sources": [source["id"]],
+                        "sources": [source_id],
                         "schedule": {"cron": "* * * * *", "timezone": "UTC"},
                     },
                 )

@@ -32,9 +32,9 @@ from quipu.store.tables import (
     User,
 )
 from tests.e2e.qpc import logged_in
-from tests.e2e.scans import created
+from tests.e2e.scans import add_lab_source, created
 from tests.labs import running_lab
-from tests.servers import RunningServer, TestClock, register_secret, running_server, start_scanner
+from tests.servers import RunningServer, TestClock, running_server, start_scanner
 
 pytestmark = pytest.mark.lab
 
@@ -100,42 +100,11 @@ class World:
 
     def scan(self, name: str, *, hosts: list[str], scanners: list[int]) -> int:
         """A network source of ``hosts`` run by ``scanners``, and a scan of it, both ``name``."""
-        source = created(
-            self.api.post(
-                "/api/v2/sources/",
-                json={
-                    "name": name,
-                    "source_type": "network",
-                    "hosts": hosts,
-                    "port": PORT,
-                    "credentials": [self.credential()],
-                    "scanners": scanners,
-                },
-            )
+        source_id = add_lab_source(
+            self.api, self.lab, name=name, hosts=hosts, port=PORT, scanners=scanners
         )
-        scan = created(
-            self.api.post("/api/v1/scans/", json={"name": name, "sources": [source["id"]]})
-        )
+        scan = created(self.api.post("/api/v1/scans/", json={"name": name, "sources": [source_id]}))
         return int(scan["id"])
-
-    def credential(self) -> int:
-        found = self.api.get("/api/v2/credentials/", params={"name": "lab"}).json()["results"]
-        if found:
-            return int(found[0]["id"])
-        key = self.lab.sudo_key_path.read_text()
-        register_secret(*(line for line in key.splitlines() if "PRIVATE KEY" not in line))
-        cred = created(
-            self.api.post(
-                "/api/v2/credentials/",
-                json={
-                    "name": "lab",
-                    "cred_type": "network",
-                    "username": self.lab.sudo_user,
-                    "ssh_key": key,
-                },
-            )
-        )
-        return int(cred["id"])
 
     def start(self, scan_id: int) -> int:
         return int(created(self.api.post(f"/api/v1/scans/{scan_id}/jobs/"))["id"])

@@ -21,9 +21,9 @@ from quipu.lab import Lab
 from quipu.store import Store
 from quipu.store.tables import ScanJob, ScanJobEvent, ScannerJob, Task
 from tests.e2e.qpc import logged_in
-from tests.e2e.scans import created
+from tests.e2e.scans import add_lab_source, created
 from tests.labs import running_lab
-from tests.servers import RunningServer, TestClock, register_secret, running_server
+from tests.servers import RunningServer, TestClock, running_server
 
 pytestmark = pytest.mark.lab
 
@@ -78,31 +78,19 @@ def lab_scan(
     scan_windows: list[str] | None = None,
     source_windows: list[str] | None = None,
 ) -> dict[str, Any]:
-    key = lab.sudo_key_path.read_text()
-    register_secret(*(line for line in key.splitlines() if "PRIVATE KEY" not in line))
-    cred = created(
-        api.post(
-            "/api/v2/credentials/",
-            json={"name": "k", "cred_type": "network", "username": lab.sudo_user, "ssh_key": key},
-        )
-    )
-    source = created(
-        api.post(
-            "/api/v2/sources/",
-            json={
-                "name": "lab",
-                "source_type": "network",
-                "hosts": [f"{lab.hosts[0].address}-{lab.hosts[-1].address}"],
-                "port": lab.hosts[0].port,
-                "credentials": [cred["id"]],
-                "windows": source_windows,
-            },
-        )
+    source_id = add_lab_source(
+        api,
+        lab,
+        name="lab",
+        credential_name="k",
+        hosts=[f"{lab.hosts[0].address}-{lab.hosts[-1].address}"],
+        port=lab.hosts[0].port,
+        windows=source_windows,
     )
     return created(
         api.post(
             "/api/v1/scans/",
-            json={"name": "s", "sources": [source["id"]], "windows": scan_windows},
+            json={"name": "s", "sources": [source_id], "windows": scan_windows},
         )
     )
 
