@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from quipu.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -16,7 +16,6 @@ from quipu.domain.states import (
     SCANNER_JOB_FINAL,
     ScanJobAction,
     ScanJobStatus,
-    ScannerJobStatus,
     TaskKind,
     TaskStatus,
     scan_job_status,
@@ -24,7 +23,7 @@ from quipu.domain.states import (
 from quipu.domain.windows import check_opens
 from quipu.store import Store
 from quipu.store.events import record_event
-from quipu.store.statements import move_scan_job
+from quipu.store.statements import cancel_job_work, move_scan_job
 from quipu.store.tables import (
     Report,
     Scan,
@@ -315,46 +314,9 @@ def cancel(store: Store, *, job_id: int, now: datetime, by: str) -> ScanJob:
 
 
 def cancel_open_work(s: Session, *, job_id: int, now: datetime, by: str = "dispatcher") -> None:
-    """cancel_pending_work: drop a final job's unclaimed scanner jobs and unfinished tasks,
-    each end logged in the job's log (``by``: who ended the job)."""
-    dropped = s.scalars(
-        update(ScannerJob)
-        .where(
-            ScannerJob.scan_job_id == job_id,
-            ScannerJob.status == ScannerJobStatus.PENDING.value,
-        )
-        .values(status=ScannerJobStatus.CANCELED.value, finished_at=now)
-        .returning(ScannerJob.id)
-    ).all()
-    unfinished = s.execute(
-        select(Task.id, Task.status).where(
-            Task.scan_job_id == job_id,
-            Task.status.in_([TaskStatus.PENDING.value, TaskStatus.RUNNING.value]),
-        )
-    ).all()
-    s.execute(
-        update(Task)
-        .where(
-            Task.scan_job_id == job_id,
-            Task.status.in_([TaskStatus.PENDING.value, TaskStatus.RUNNING.value]),
-        )
-        .values(status=TaskStatus.CANCELED.value, end_time=now)
-    )
-    ended = [("scanner_job", i, ScannerJobStatus.PENDING.value) for i in sorted(dropped)]
-    ended += [("task", i, status) for i, status in unfinished]
-    for kind, subject_id, status in ended:
-        record_event(
-            s,
-            scan_job_id=job_id,
-            at=now,
-            kind=kind,
-            subject_id=subject_id,
-            action="cancel",
-            from_status=status,
-            to_status="canceled",
-            actor=by,
-            message="Ended with its scan job.",
-        )
+    """Drop a final job's unclaimed scanner jobs and unfinished tasks, each end logged in the
+    job's log (``by``: who ended the job)."""
+    cancel_job_work(s, job_id=job_id, by=by, at=now)
 
 
 def get(store: Store, *, job_id: int) -> ScanJob:

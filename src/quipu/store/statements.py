@@ -21,6 +21,8 @@ from sqlalchemy.orm import Session
 
 from quipu.domain.errors import NotFound
 from quipu.domain.states import (
+    SCANNER_JOB_TRANSITIONS,
+    TASK_TRANSITIONS,
     ScanJobAction,
     ScanJobStatus,
     ScannerJobAction,
@@ -171,6 +173,87 @@ def _move(
         message=str(message),
     )
     return target
+
+
+def cancel_job_work(session: Session, *, job_id: int, by: str, at: datetime) -> int:
+    """cancel_job_work: end a final scan job's unclaimed scanner jobs and unfinished tasks.
+
+    The tasks' source states are the transition table's for CANCEL; scanner jobs only while
+    pending (those a scanner holds are told to stop and end when it answers). Each end is
+    logged; the rows are locked while read, so the logged source state is the one moved
+    from. Returns how many moved."""
+    moved = _bulk_move(
+        session,
+        model=ScannerJob,
+        kind="scanner_job",
+        where=[ScannerJob.scan_job_id == job_id],
+        sources=[ScannerJobStatus.PENDING],
+        transitions=SCANNER_JOB_TRANSITIONS[ScannerJobAction.CANCEL],
+        action=ScannerJobAction.CANCEL,
+        values={"finished_at": at},
+        by=by,
+        at=at,
+    )
+    return moved + _bulk_move(
+        session,
+        model=Task,
+        kind="task",
+        where=[Task.scan_job_id == job_id],
+        sources=list(TASK_TRANSITIONS[TaskAction.CANCEL]),
+        transitions=TASK_TRANSITIONS[TaskAction.CANCEL],
+        action=TaskAction.CANCEL,
+        values={"end_time": at},
+        by=by,
+        at=at,
+    )
+
+
+def _bulk_move(
+    session: Session,
+    *,
+    model: type[Task] | type[ScannerJob],
+    kind: str,
+    where: list[Any],
+    sources: list[Any],
+    transitions: Mapping[Any, Any],
+    action: enum.StrEnum,
+    values: Mapping[str, Any],
+    by: str,
+    at: datetime,
+) -> int:
+    """Move every row matching ``where`` in one of ``sources`` by the table's ``transitions``
+    (one UPDATE per target state), each logged with the state it left."""
+    table = {src.value: dst.value for src, dst in transitions.items() if src in sources}
+    rows = session.execute(
+        select(model.id, model.status, model.scan_job_id)
+        .where(*where, model.status.in_(list(table)))
+        .order_by(model.id)
+        .with_for_update()
+    ).all()
+    by_target: dict[str, list[int]] = {}
+    for object_id, current, _ in rows:
+        by_target.setdefault(table[current], []).append(object_id)
+    for target, ids in by_target.items():
+        session.execute(
+            update(model)
+            .where(model.id.in_(ids))
+            .values(status=target, **values)
+            .execution_options(synchronize_session=False)
+        )
+    for object_id, current, scan_job_id in rows:
+        record_event(
+            session,
+            scan_job_id=scan_job_id,
+            at=at,
+            kind=kind,
+            subject_id=object_id,
+            action=action.value,
+            from_status=current,
+            to_status=table[current],
+            actor=by,
+            message="Ended with its scan job.",
+        )
+    return len(rows)
 
 
 CLAIM_POSTGRESQL = text(
