@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from quipu.collectors.network.targets import from_ranges
 from quipu.domain.source_types import rules_of
-from quipu.domain.states import ScanJobStatus, ScannerJobStatus
+from quipu.domain.states import SCANNER_JOB_HELD, ScanJobStatus, ScannerJobStatus
 from quipu.services.alarms import raise_alarm, resolve_alarm
 from quipu.services.scanners import BUILTIN_NAME, is_online
 from quipu.settings import Settings
@@ -224,9 +224,7 @@ def _stalls(ctx: _Context, open_alarms: list[Alarm]) -> Iterable[Stall]:
                         ScannerJob.status == ScannerJobStatus.PENDING.value,
                         ScannerJob.created_at <= now - unclaimed_after,
                     ),
-                    ScannerJob.status.in_(
-                        [ScannerJobStatus.CLAIMED.value, ScannerJobStatus.RUNNING.value]
-                    ),
+                    ScannerJob.status.in_([st.value for st in SCANNER_JOB_HELD]),
                     ScannerJob.id.in_(alarmed),
                 ),
             )

@@ -11,7 +11,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from quipu.domain.errors import Conflict
-from quipu.domain.states import ScannerJobAction, ScannerJobStatus
+from quipu.domain.states import SCANNER_JOB_HELD, ScannerJobAction, ScannerJobStatus
 from quipu.services.scanners import BUILTIN_NAME
 from quipu.settings import Settings
 from quipu.store import Store
@@ -39,9 +39,7 @@ def sweep_heartbeats(store: Store, *, settings: Settings, now: datetime) -> int:
                     or_(
                         ScannerJob.status == ScannerJobStatus.PENDING.value,
                         and_(
-                            ScannerJob.status.in_(
-                                [ScannerJobStatus.CLAIMED.value, ScannerJobStatus.RUNNING.value]
-                            ),
+                            ScannerJob.status.in_([st.value for st in SCANNER_JOB_HELD]),
                             # a claim is a sign of life too: only work held a whole timeout
                             ScannerJob.claimed_at <= cutoff,
                         ),

@@ -189,6 +189,8 @@ SCANNER_JOB_TRANSITIONS: Mapping[ScannerJobAction, Mapping[ScannerJobStatus, Sca
 SCAN_JOB_FINAL = frozenset({_SJ.COMPLETED, _SJ.FAILED, _SJ.CANCELED})
 TASK_FINAL = frozenset({_T.COMPLETED, _T.FAILED, _T.CANCELED})
 SCANNER_JOB_FINAL = frozenset({_SC.COMPLETED, _SC.FAILED, _SC.CANCELED})
+SCANNER_JOB_HELD = (_SC.CLAIMED, _SC.RUNNING)
+"""A scanner job a scanner holds: claimed, or running."""
 
 # The word an operator reads in "... cannot be <word>."
 _PAST = {

@@ -16,6 +16,7 @@ from quipu.domain.errors import Conflict, InvalidInput, NotFound
 from quipu.domain.states import (
     SCAN_JOB_FINAL,
     SCANNER_JOB_FINAL,
+    SCANNER_JOB_HELD,
     ScanJobAction,
     ScannerJobAction,
     ScannerJobStatus,
@@ -406,7 +407,7 @@ def _fail(
     held = s.scalars(
         select(ScannerJob.id).where(
             ScannerJob.scan_job_id == job_id,
-            ScannerJob.status.in_([ScannerJobStatus.CLAIMED.value, ScannerJobStatus.RUNNING.value]),
+            ScannerJob.status.in_([st.value for st in SCANNER_JOB_HELD]),
         )
     ).all()
     for held_id in held:

@@ -18,6 +18,7 @@ from quipu.domain.errors import Conflict, Forbidden, NotFound
 from quipu.domain.source_types import rules_of
 from quipu.domain.states import (
     SCANNER_JOB_FINAL,
+    SCANNER_JOB_HELD,
     ScanJobStatus,
     ScannerJobAction,
     ScannerJobStatus,
@@ -362,9 +363,7 @@ def heartbeat(
                 select(ScannerJob.id)
                 .where(
                     ScannerJob.scanner_id == scanner.id,
-                    ScannerJob.status.in_(
-                        [ScannerJobStatus.CLAIMED.value, ScannerJobStatus.RUNNING.value]
-                    ),
+                    ScannerJob.status.in_([st.value for st in SCANNER_JOB_HELD]),
                 )
                 .order_by(ScannerJob.id)
             ).all()

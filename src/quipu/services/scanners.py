@@ -22,7 +22,7 @@ from quipu.domain.errors import (
     NotFound,
     Unauthenticated,
 )
-from quipu.domain.states import ScannerJobStatus
+from quipu.domain.states import SCANNER_JOB_HELD
 from quipu.store import Store
 from quipu.store.tables import Scanner, ScannerJob
 
@@ -120,9 +120,7 @@ def _views(
             select(ScannerJob.scanner_id, func.count())
             .where(
                 ScannerJob.scanner_id.in_(ids),
-                ScannerJob.status.in_(
-                    [ScannerJobStatus.CLAIMED.value, ScannerJobStatus.RUNNING.value]
-                ),
+                ScannerJob.status.in_([st.value for st in SCANNER_JOB_HELD]),
             )
             .group_by(ScannerJob.scanner_id)
         ).all()
