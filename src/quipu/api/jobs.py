@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from quipu.api.deps import CurrentUser, Now, StoreDep, actor
 from quipu.api.pagination import Page, Paging, page_of
 from quipu.domain.errors import IllegalTransition, InvalidInput
+from quipu.domain.rules import Progress
 from quipu.domain.states import ScanJobAction, ScanJobStatus, ScanJobType, TaskKind
 from quipu.services import auth, job_events, scan_jobs, scan_options
 from quipu.store.tables import ScanJob, SystemResult, Task
@@ -172,13 +173,17 @@ def job_out(job: ScanJob, *, report: scan_jobs.ReportRef | None) -> JobOut:
         approved_at=job.approved_at,
         hold_expires_at=job.hold_expires_at,
         not_before=job.not_before,
-        progress=ProgressOut(
-            phase=progress.phase.value if progress.phase else None,
-            phase_done=progress.phase_done,
-            phase_total=progress.phase_total,
-            done=progress.done,
-            total=progress.total,
-        ),
+        progress=progress_out(progress),
+    )
+
+
+def progress_out(progress: Progress) -> ProgressOut:
+    return ProgressOut(
+        phase=progress.phase.value if progress.phase else None,
+        phase_done=progress.phase_done,
+        phase_total=progress.phase_total,
+        done=progress.done,
+        total=progress.total,
     )
 
 

@@ -9,17 +9,10 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from quipu.api.deps import CurrentUser, StoreDep
+from quipu.api.jobs import ProgressOut, progress_out
 from quipu.services import job_events, scan_jobs, scans
 
 router = APIRouter(prefix="/api/scans", tags=["scans"])
-
-
-class ProgressPublic(BaseModel):
-    phase: str | None = Field(description="connect or inspect while the job runs; else null.")
-    phase_done: int
-    phase_total: int
-    done: int = Field(description="Systems of the whole job that are done; it only grows.")
-    total: int
 
 
 class AlarmPublic(BaseModel):
@@ -47,7 +40,7 @@ class ScanStatusPublic(BaseModel):
     systems_scanned: int
     systems_failed: int
     systems_unreachable: int
-    progress: ProgressPublic | None = Field(description="Null before the first start.")
+    progress: ProgressOut | None = Field(description="Null before the first start.")
     scanner_jobs: dict[str, int] = Field(
         description="How many of the newest job's scanner jobs are in each status."
     )
@@ -92,13 +85,7 @@ def status_public(found: scans.ScanStatus) -> ScanStatusPublic:
         systems_scanned=job.systems_scanned,
         systems_failed=job.systems_failed,
         systems_unreachable=job.systems_unreachable,
-        progress=ProgressPublic(
-            phase=progress.phase.value if progress.phase else None,
-            phase_done=progress.phase_done,
-            phase_total=progress.phase_total,
-            done=progress.done,
-            total=progress.total,
-        ),
+        progress=progress_out(progress),
         scanner_jobs=found.scanner_jobs,
         alarms=[
             AlarmPublic(
