@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from quipu import wire
 from quipu.dispatch.dispatcher import advance
 from quipu.dispatch.loop import DispatchLoop
 from quipu.dispatch.sweeps import sweep_heartbeats
@@ -110,31 +111,29 @@ def work(
     unreachable. Returns how many jobs it ran."""
     jobs = protocol.claim(store, box, scanner=scanner, limit=limit, now=NOW)
     for job in jobs[:stop_after]:
-        protocol.start(store, scanner=scanner, job_id=job["jobId"], now=NOW)
+        protocol.start(store, scanner=scanner, job_id=job.job_id, now=NOW)
         results = []
-        for target in job["targets"]:
+        for target in job.targets:
             from quipu.collectors.network.targets import from_ranges
 
-            for system in from_ranges([target["range"]]):
+            for system in from_ranges([target.range]):
                 if seen is not None:
                     seen[system] += 1
                 ok = system in reachable
                 results.append(
-                    protocol.Result(
+                    wire.SystemResult(
                         system=system,
-                        port=target["ports"][0],
+                        port=target.ports[0],
                         status="success" if ok else "unreachable",
-                        credential_id=job["credentials"][0]["id"] if ok else None,
-                        facts={"uname_hostname": system} if job["kind"] == "inspect" else None,
+                        credential_id=job.credentials[0].id if ok else None,
+                        facts={"uname_hostname": system} if job.kind == "inspect" else {},
                     )
                 )
-        protocol.upload_results(
-            store, scanner=scanner, job_id=job["jobId"], results=results, now=NOW
-        )
+        protocol.upload_results(store, scanner=scanner, job_id=job.job_id, results=results, now=NOW)
         protocol.complete(
             store,
             scanner=scanner,
-            job_id=job["jobId"],
+            job_id=job.job_id,
             status="completed",
             result_count=len(results),
             error_message=None,
@@ -237,25 +236,25 @@ def test_pause_and_restart_resume_without_scanning_a_system_twice(
     # One of three connect jobs finishes; another is claimed when the pause comes.
     work(store, box, scanner=local, reachable=reachable, limit=1, seen=seen)
     claimed = protocol.claim(store, box, scanner=local, limit=1, now=NOW)[0]
-    protocol.start(store, scanner=local, job_id=claimed["jobId"], now=NOW)
-    half = claimed["targets"][0]["range"].split("-")[0]
+    protocol.start(store, scanner=local, job_id=claimed.job_id, now=NOW)
+    half = claimed.targets[0].range.split("-")[0]
     protocol.upload_results(
         store,
         scanner=local,
-        job_id=claimed["jobId"],
-        results=[protocol.Result(system=half, port=22, status="success", credential_id=1)],
+        job_id=claimed.job_id,
+        results=[wire.SystemResult(system=half, port=22, status="success", credential_id=1)],
         now=NOW,
     )
     seen[half] += 1
     scan_jobs.pause(store, job_id=job_id, now=NOW, by="user:admin")
     directive = protocol.progress(
-        store, scanner=local, job_id=claimed["jobId"], progress_count=1, result_count=1
+        store, scanner=local, job_id=claimed.job_id, progress_count=1, result_count=1
     )
     assert directive == "stop"
     protocol.complete(
         store,
         scanner=local,
-        job_id=claimed["jobId"],
+        job_id=claimed.job_id,
         status="failed",
         result_count=1,
         error_message="stopped",
@@ -285,20 +284,20 @@ def test_a_job_restarted_before_its_stopped_scanner_hears_back_still_completes(
     loop = DispatchLoop(store, settings=settings)
     loop.tick(NOW)
     claimed = protocol.claim(store, box, scanner=local, limit=1, now=NOW)[0]
-    protocol.start(store, scanner=local, job_id=claimed["jobId"], now=NOW)
+    protocol.start(store, scanner=local, job_id=claimed.job_id, now=NOW)
     scan_jobs.pause(store, job_id=job_id, now=NOW, by="user:admin")
     assert (
         protocol.progress(
-            store, scanner=local, job_id=claimed["jobId"], progress_count=0, result_count=0
+            store, scanner=local, job_id=claimed.job_id, progress_count=0, result_count=0
         )
         == "stop"
     )
     # The operator restarts while the scanner is still winding down; then it gives the
     # work back, as a scanner told to stop does.
     scan_jobs.restart(store, job_id=job_id, now=NOW, by="user:admin")
-    protocol.release(store, scanner=local, job_id=claimed["jobId"], now=NOW)
+    protocol.release(store, scanner=local, job_id=claimed.job_id, now=NOW)
     with store.transaction() as s:
-        assert s.get_one(ScannerJob, claimed["jobId"]).status == "pending"
+        assert s.get_one(ScannerJob, claimed.job_id).status == "pending"
     reachable = {f"127.0.100.{i}" for i in range(1, 10)}
     for _ in range(4):
         loop.tick(NOW)
@@ -316,9 +315,9 @@ def test_work_given_back_after_a_cancel_is_canceled_with_its_job(
     job_id = scan_jobs.start(store, scan_id=add_scan(store, box), now=NOW, by="user:admin").id
     DispatchLoop(store, settings=settings).tick(NOW)
     claimed = protocol.claim(store, box, scanner=local, limit=1, now=NOW)[0]
-    protocol.start(store, scanner=local, job_id=claimed["jobId"], now=NOW)
+    protocol.start(store, scanner=local, job_id=claimed.job_id, now=NOW)
     scan_jobs.cancel(store, job_id=job_id, now=NOW, by="user:admin")
-    protocol.release(store, scanner=local, job_id=claimed["jobId"], now=NOW)
+    protocol.release(store, scanner=local, job_id=claimed.job_id, now=NOW)
     with store.transaction() as s:
         statuses = set(s.scalars(select(ScannerJob.status)))
     assert statuses == {"canceled"}
@@ -376,12 +375,12 @@ def test_silent_scanner_work_goes_to_another_keeping_its_results(
     assert owners == {a.id: 2, b.id: 1}  # round-robin over the source's two scanners
     assert rates == {450}  # the source's limit is shared by its scanners, not multiplied
     claimed = protocol.claim(store, box, scanner=a, limit=10, now=NOW)
-    protocol.start(store, scanner=a, job_id=claimed[0]["jobId"], now=NOW)
+    protocol.start(store, scanner=a, job_id=claimed[0].job_id, now=NOW)
     protocol.upload_results(
         store,
         scanner=a,
-        job_id=claimed[0]["jobId"],
-        results=[protocol.Result(system="127.0.100.1", port=22, status="success")],
+        job_id=claimed[0].job_id,
+        results=[wire.SystemResult(system="127.0.100.1", port=22, status="success")],
         now=NOW,
     )
     later = NOW + timedelta(seconds=settings.heartbeat_timeout_s + 1)

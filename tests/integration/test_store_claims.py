@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from quipu.domain.states import ScanJobStatus
 from quipu.store import Store
 from quipu.store.statements import claim_scanner_jobs
-from quipu.store.tables import ScannerJob
+from quipu.store.tables import ScanJobEvent, Scanner, ScannerJob, Task
 from tests.integration import factories
 from tests.integration.factories import NOW
 
@@ -35,9 +35,36 @@ def test_claim_takes_oldest_first_up_to_limit(store: Store) -> None:
     assert [j.id for j in first] == sorted(j.id for j in first)
     assert max(j.id for j in first) < min(j.id for j in second)
     assert len(first) == 2 and len(second) == 3
-    assert {j.status for j in first + second} == {"claimed"}
     assert {j.attempts for j in first + second} == {1}
-    assert first[0].claimed_at == NOW
+    with store.transaction() as s:
+        rows = s.scalars(select(ScannerJob).order_by(ScannerJob.id)).all()
+    assert {r.status for r in rows} == {"claimed"}
+    assert rows[0].claimed_at == NOW
+
+
+def test_a_claim_returns_its_payload_and_logs_each_claim(store: Store) -> None:
+    scanner_id = seed(store, count=3)
+    with store.transaction() as s:
+        claimed = claim_scanner_jobs(s, scanner_id=scanner_id, limit=10, now=NOW, by="scanner:s")
+    with store.transaction() as s:
+        task = s.get_one(Task, claimed[0].task_id)
+        events = s.scalars(select(ScanJobEvent).where(ScanJobEvent.action == "claim")).all()
+        targets = {r.id: r.targets for r in s.scalars(select(ScannerJob))}
+    assert [(c.source_type, c.source_name, c.source) for c in claimed] == [
+        (task.source_type, task.source_name, task.source)
+    ] * 3
+    assert {c.id: c.targets for c in claimed} == targets
+    assert sorted((e.subject_id, e.from_status, e.to_status, e.actor) for e in events) == [
+        (c.id, "pending", "claimed", "scanner:s") for c in claimed
+    ]
+
+
+def test_a_draining_scanner_claims_nothing(store: Store) -> None:
+    scanner_id = seed(store, count=2)
+    with store.transaction() as s:
+        s.get_one(Scanner, scanner_id).draining = True
+    with store.transaction() as s:
+        assert claim_scanner_jobs(s, scanner_id=scanner_id, limit=10, now=NOW, by="s") == []
 
 
 @pytest.mark.parametrize("status", [ScanJobStatus.PAUSED, ScanJobStatus.PENDING])

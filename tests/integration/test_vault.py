@@ -312,12 +312,12 @@ def test_a_claim_hands_out_the_secret_read_from_vault(
     ).id
     DispatchLoop(store, settings=Settings(data_dir=tmp_path, database_url=database_url)).tick(NOW)
     [job] = protocol.claim(store, box, scanner=local, limit=1, now=NOW)
-    [credential] = job["credentials"]
-    assert (credential["username"], credential["password"]) == ("admin", SECRET)
-    assert credential["authToken"] is None and "_vault" not in credential
-    assert job["scanId"] == job_id
+    [credential] = job.credentials
+    assert (credential.username, credential.password) == ("admin", SECRET)
+    assert credential.auth_token is None and "_vault" not in credential.to_wire()
+    assert job.scan_id == job_id
     with store.transaction() as s:
-        assert s.get_one(ScannerJob, job["jobId"]).status == "claimed"
+        assert s.get_one(ScannerJob, job.job_id).status == "claimed"
 
 
 def test_a_vault_that_refuses_fails_the_connection_task_and_the_job(

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
 import logging
+import os
+import signal
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 
 import quipu
-from quipu import web
+from quipu import logs, web
 from quipu.api import (
     credentials,
     errors,
@@ -26,12 +33,13 @@ from quipu.api import (
     vault,
 )
 from quipu.api import scanners as scanners_api
+from quipu.api.long_poll import WorkWaiters
 from quipu.clock import clock_for
 from quipu.dispatch.loop import DispatchLoop
 from quipu.scanner.run import AgentThread, make_agent
 from quipu.services import auth, scanners
 from quipu.settings import Settings
-from quipu.store import Store
+from quipu.store import Store, notify
 from quipu.store.migrate import upgrade
 from quipu.store.secrets import SecretBox
 
@@ -76,12 +84,26 @@ def create_app(
                 generated,
                 settings.data_dir / "admin-password",
             )
+        waiters = WorkWaiters(asyncio.get_running_loop())
+        app.state.work_waiters = waiters
+        keys: scanners.KeyCache = app.state.scanner_keys
+        duties = node_duties(settings.data_dir)
         dispatcher = DispatchLoop(store, settings=settings, clock=clock) if dispatch else None
+        if dispatcher is not None and not duties:
+            dispatcher = None  # another worker process of this node runs it
         app.state.dispatcher = dispatcher
+        unsubscribe = [
+            store.bus.subscribe(notify.WORK, waiters.notified),
+            store.bus.subscribe(notify.SCANNERS, keys.forget),
+        ]
+        if dispatcher is not None:
+            unsubscribe.append(store.bus.subscribe(notify.DISPATCH, lambda _: dispatcher.poke()))
+        store.bus.listen(store.engine)
+        _answer_long_polls_on_exit(waiters)
         agent_thread = None
         if dispatcher is not None:
             dispatcher.start()
-        if builtin_scanner is not None:
+        if builtin_scanner is not None and duties:
             api_key = scanners.ensure_builtin(store, data_dir=settings.data_dir, now=clock.now())
             agent_thread = AgentThread(
                 make_agent(
@@ -96,10 +118,13 @@ def create_app(
         try:
             yield
         finally:
+            waiters.close()
             if agent_thread is not None:
                 agent_thread.stop()
             if dispatcher is not None:
                 dispatcher.stop()
+            for stop in unsubscribe:
+                stop()
             if owned:
                 store.dispose()
 
@@ -115,6 +140,7 @@ def create_app(
     app.state.clock = clock
     app.state.store = store
     app.state.secrets = SecretBox.from_data_dir(settings.data_dir)
+    app.state.scanner_keys = scanners.KeyCache()
     errors.install(app)
     for module in (
         status,
@@ -134,3 +160,61 @@ def create_app(
     app.include_router(reports.router_v2)
     web.install(app)
     return app
+
+
+WORKERS_ENV = "QUIPU_SERVER_WORKERS"
+"""Set by ``quipu server --workers N`` for its worker processes."""
+_held: list[int] = []
+
+
+def node_duties(data_dir: Path) -> bool:
+    """Whether this process runs the node's dispatcher and built-in scanner: always when
+    the server is one process; with several worker processes, the one that holds the data
+    dir's lock (another takes it over if that one dies)."""
+    if int(os.environ.get(WORKERS_ENV) or 1) <= 1:
+        return True
+    if _held:
+        return True
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(data_dir / "node-duties.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return False
+    _held.append(fd)  # held for the life of the process
+    return True
+
+
+def _answer_long_polls_on_exit(waiters: WorkWaiters) -> None:
+    """When the server is told to stop, answer the long polls at once: the server waits for
+    requests in flight before it stops, and long polls would hold it up to their ``wait``."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # served by a test client: no signals
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(sig)
+        if not callable(previous):
+            continue
+
+        def handler(signum: int, frame: Any, previous: Any = previous) -> None:
+            waiters.close()
+            previous(signum, frame)
+
+        signal.signal(sig, handler)
+
+
+def app_from_env() -> FastAPI:
+    """The app of a worker process of ``quipu server --workers N`` (settings from the
+    environment the command set)."""
+    logs.configure(os.environ.get("QUIPU_LOG_LEVEL") or "info")
+    url = os.environ.get("QUIPU_BUILTIN_SCANNER_URL")
+    builtin = None
+    if url:
+        verify_env = os.environ.get("QUIPU_BUILTIN_SCANNER_VERIFY", "true")
+        verify: bool | str = {"true": True, "false": False}.get(verify_env, verify_env)
+        builtin = BuiltinScanner(
+            url=url,
+            verify=verify,
+            concurrency=int(os.environ.get("QUIPU_BUILTIN_SCANNER_CONCURRENCY") or 2),
+        )
+    return create_app(Settings.from_env(), builtin_scanner=builtin)

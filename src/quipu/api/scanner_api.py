@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import asyncio
+import time
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
+from quipu import wire
 from quipu.api.deps import Now, StoreDep
+from quipu.api.long_poll import WorkWaiters
+from quipu.clock import Clock
 from quipu.services import protocol, scanners
 from quipu.store.secrets import SecretBox
-from quipu.store.tables import Scanner
 
 router = APIRouter(prefix="/scanner", tags=["scanner protocol"])
 
@@ -25,17 +29,8 @@ class Progress(Body):
     resultCount: int = Field(ge=0)
 
 
-class ResultIn(Body):
-    system: str = Field(min_length=1, max_length=255)
-    status: Literal["success", "failed", "unreachable"]
-    port: int | None = Field(default=None, ge=1, le=65535)
-    message: str = Field(default="", max_length=10_000)
-    credentialId: int | None = None
-    facts: dict[str, Any] = Field(default_factory=dict)
-
-
 class Results(Body):
-    results: list[ResultIn] = Field(max_length=10_000)
+    results: list[wire.SystemResult] = Field(max_length=10_000)
 
 
 class Complete(Body):
@@ -62,15 +57,17 @@ class Accepted(Ok):
     accepted: int
 
 
-class Jobs(BaseModel):
-    jobs: list[dict[str, Any]]
+MAX_WAIT_S = 60.0
 
 
-def _scanner(store: StoreDep, x_api_key: Annotated[str | None, Header()] = None) -> Scanner:
-    return scanners.authenticate(store, api_key=x_api_key)
+def _scanner(
+    request: Request, store: StoreDep, x_api_key: Annotated[str | None, Header()] = None
+) -> scanners.Caller:
+    cache: scanners.KeyCache | None = getattr(request.app.state, "scanner_keys", None)
+    return scanners.authenticate(store, api_key=x_api_key, cache=cache)
 
 
-ScannerDep = Annotated[Scanner, Depends(_scanner)]
+ScannerDep = Annotated[scanners.Caller, Depends(_scanner)]
 
 
 def _secrets(request: Request) -> SecretBox:
@@ -78,26 +75,58 @@ def _secrets(request: Request) -> SecretBox:
     return box
 
 
-def _poke(request: Request) -> None:
-    dispatcher = getattr(request.app.state, "dispatcher", None)
-    if dispatcher is not None:
-        dispatcher.poke()
-
-
-@router.get("/jobs")
+@router.get("/jobs", response_model=wire.Jobs, response_model_by_alias=True)
 async def claim_jobs(
     request: Request,
     scanner: ScannerDep,
     store: StoreDep,
-    now: Now,
     limit: Annotated[int, Query(ge=1, description="Jobs to claim; at most 10 are given.")] = 1,
-) -> Jobs:
-    """Claim pending jobs for this scanner (atomically)."""
+    wait: Annotated[
+        float,
+        Query(
+            ge=0,
+            le=MAX_WAIT_S,
+            description="Seconds to wait for work when there is none yet (a long poll); "
+            "the answer comes as soon as work for this scanner exists.",
+        ),
+    ] = 0,
+) -> wire.Jobs:
+    """Claim pending jobs for this scanner (atomically), waiting up to ``wait`` seconds."""
     scanners.check_binding(scanner, client_ip=request.client.host if request.client else None)
-    jobs = await run_in_threadpool(
-        lambda: protocol.claim(store, _secrets(request), scanner=scanner, limit=limit, now=now)
-    )
-    return Jobs(jobs=jobs)
+    clock: Clock = request.app.state.clock
+    secrets = _secrets(request)
+
+    def claim() -> list[wire.Job]:
+        return protocol.claim(store, secrets, scanner=scanner, limit=limit, now=clock.now())
+
+    waiters: WorkWaiters | None = getattr(request.app.state, "work_waiters", None)
+    if not wait or waiters is None or waiters.closing:
+        return wire.Jobs(jobs=await run_in_threadpool(claim))
+    deadline = time.monotonic() + wait
+    await request.body()  # read, so that what comes next from the client is its leaving
+    gone = asyncio.ensure_future(_disconnected(request))
+    try:
+        with waiters.waiting(scanner.id) as woken:
+            while True:
+                woken.clear()
+                jobs = await run_in_threadpool(claim)
+                left = deadline - time.monotonic()
+                if jobs or left <= 0 or waiters.closing:
+                    return wire.Jobs(jobs=jobs)
+                wake = asyncio.ensure_future(woken.wait())
+                await asyncio.wait({wake, gone}, timeout=left, return_when="FIRST_COMPLETED")
+                wake.cancel()
+                if gone.done():
+                    # Gone: work claimed now would wait for a scanner that never sees it.
+                    return wire.Jobs(jobs=[])
+    finally:
+        gone.cancel()
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns when the client closes its connection."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 @router.post("/jobs/{job_id}/start")
@@ -129,26 +158,14 @@ def upload_results(
         store,
         scanner=scanner,
         job_id=job_id,
-        results=[
-            protocol.Result(
-                system=r.system,
-                status=r.status,
-                port=r.port,
-                message=r.message,
-                credential_id=r.credentialId,
-                facts=r.facts,
-            )
-            for r in body.results
-        ],
+        results=body.results,
         now=now,
     )
     return Accepted(accepted=added)
 
 
 @router.post("/jobs/{job_id}/complete")
-def complete_job(
-    job_id: int, body: Complete, request: Request, scanner: ScannerDep, store: StoreDep, now: Now
-) -> Ok:
+def complete_job(job_id: int, body: Complete, scanner: ScannerDep, store: StoreDep, now: Now) -> Ok:
     """Finish a job as completed or failed."""
     protocol.complete(
         store,
@@ -159,17 +176,13 @@ def complete_job(
         error_message=body.errorMessage,
         now=now,
     )
-    _poke(request)
     return Ok()
 
 
 @router.post("/jobs/{job_id}/release")
-def release_job(
-    job_id: int, request: Request, scanner: ScannerDep, store: StoreDep, now: Now
-) -> Ok:
+def release_job(job_id: int, scanner: ScannerDep, store: StoreDep, now: Now) -> Ok:
     """Give a job back unfinished (the scanner is shutting down); another scanner takes it."""
     protocol.release(store, scanner=scanner, job_id=job_id, now=now)
-    _poke(request)
     return Ok()
 
 

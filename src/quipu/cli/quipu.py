@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import logging
+import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -22,12 +22,10 @@ app.add_typer(lab_app, name="lab")
 
 
 def _logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
-    # one line per SSH connection is noise at scale; its warnings still show
-    logging.getLogger("asyncssh").setLevel(max(logging.WARNING, logging.getLogger().level))
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
+    from quipu import logs
+
+    logs.configure(level)
+    os.environ["QUIPU_LOG_LEVEL"] = level  # for the server's worker processes
 
 
 def _settings() -> Settings:
@@ -52,11 +50,28 @@ def server(
     scanner_concurrency: Annotated[
         int, typer.Option(help="Jobs the built-in scanner runs at once.", min=1)
     ] = 2,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Worker processes serving requests (PostgreSQL only); one of them also runs "
+            "the dispatcher and the built-in scanner.",
+            min=1,
+            max=64,
+        ),
+    ] = 1,
+    keep_alive_s: Annotated[
+        float,
+        typer.Option(
+            help="Seconds an idle connection stays open: above the scanners' heartbeat "
+            "interval, so a fleet keeps its connections between heartbeats.",
+            min=1,
+        ),
+    ] = 75,
 ) -> None:
     """Run the server (user API, scanner API, dispatcher, built-in scanner)."""
     import uvicorn
 
-    from quipu.api.app import BuiltinScanner, create_app
+    from quipu.api.app import WORKERS_ENV, BuiltinScanner, create_app
     from quipu.api.tls import ensure_self_signed
 
     settings = _settings()
@@ -80,14 +95,30 @@ def server(
             verify=ssl.get("ssl_certfile", True) if tls_cert is None else False,
             concurrency=scanner_concurrency,
         )
-    uvicorn.run(
-        create_app(settings, builtin_scanner=builtin),
-        host=host,
-        port=port,
-        log_level=log_level.lower(),
-        timeout_graceful_shutdown=10,
-        **ssl,  # type: ignore[arg-type]
-    )
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": log_level.lower(),
+        "timeout_graceful_shutdown": 10,
+        "timeout_keep_alive": keep_alive_s,
+        **ssl,
+    }
+    if workers == 1:
+        uvicorn.run(create_app(settings, builtin_scanner=builtin), **options)
+        return
+    if settings.database_kind != "postgresql":
+        typer.echo(
+            "Error: --workers above 1 needs PostgreSQL (QUIPU_DATABASE_URL=postgresql+psycopg://"
+            "...): SQLite serializes writes, and its notifications reach one process only.",
+            err=True,
+        )
+        raise typer.Exit(1)
+    os.environ[WORKERS_ENV] = str(workers)
+    if builtin is not None:
+        os.environ["QUIPU_BUILTIN_SCANNER_URL"] = builtin.url
+        os.environ["QUIPU_BUILTIN_SCANNER_VERIFY"] = str(builtin.verify).lower()
+        os.environ["QUIPU_BUILTIN_SCANNER_CONCURRENCY"] = str(builtin.concurrency)
+    uvicorn.run("quipu.api.app:app_from_env", factory=True, workers=workers, **options)
 
 
 @scanner_app.command("run")

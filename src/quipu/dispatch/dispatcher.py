@@ -45,7 +45,12 @@ from quipu.services.scan_jobs import cancel_open_work
 from quipu.services.scanners import BUILTIN_NAME, is_online
 from quipu.settings import Settings
 from quipu.store import Store
-from quipu.store.statements import move_scan_job, move_task
+from quipu.store.statements import (
+    announce_work,
+    count_open_scanner_jobs,
+    move_scan_job,
+    move_task,
+)
 from quipu.store.tables import ScanJob, Scanner, ScannerJob, SystemResult, Task
 
 log = logging.getLogger(__name__)
@@ -422,6 +427,7 @@ class JobAdvancer:
                     created_at=self.now,
                 )
             )
+        announce_work(self.s, scanner_ids=[sc.id for sc in used])
         log.info(
             "scan job %s: %s task of %r split into %d scanner jobs over %d scanners",
             self.job.id,
@@ -494,7 +500,11 @@ def _advance_once(store: Store, *, job_id: int, settings: Settings, now: datetim
     """One advancing pass; False when it could not run (the caller stops there)."""
     try:
         with store.transaction() as s:
-            job = s.scalar(select(ScanJob).where(ScanJob.id == job_id).with_for_update())
+            # NO KEY UPDATE: scanners' calls insert log entries that reference this row
+            # (KEY SHARE), and must not wait while the job advances.
+            job = s.scalar(
+                select(ScanJob).where(ScanJob.id == job_id).with_for_update(key_share=True)
+            )
             if job is None or job.status != ScanJobStatus.RUNNING:
                 return False
             JobAdvancer(s, job=job, settings=settings, now=now).run()
@@ -513,12 +523,7 @@ def _idle(store: Store, *, job_id: int) -> bool:
     """Running, with every scanner job ended."""
     with store.transaction() as s:
         status = s.scalar(select(ScanJob.status).where(ScanJob.id == job_id))
-        open_jobs = s.scalar(
-            select(func.count()).where(
-                ScannerJob.scan_job_id == job_id,
-                ScannerJob.status.not_in([st.value for st in SCANNER_JOB_FINAL]),
-            )
-        )
+        open_jobs = count_open_scanner_jobs(s, scan_job_id=job_id)
     return status == ScanJobStatus.RUNNING and not open_jobs
 
 
@@ -529,13 +534,7 @@ def raise_stuck_alarm(store: Store, *, job_id: int, now: datetime, reason: str) 
         f"running ({reason}); it was finalized as failed."
     )
     with store.transaction() as s:
-        open_jobs = s.scalar(
-            select(func.count()).where(
-                ScannerJob.scan_job_id == job_id,
-                ScannerJob.status.not_in([st.value for st in SCANNER_JOB_FINAL]),
-            )
-        )
-        if open_jobs:
+        if count_open_scanner_jobs(s, scan_job_id=job_id):
             return
         try:
             move_scan_job(

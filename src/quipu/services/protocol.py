@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, text, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from quipu import wire
 from quipu.collectors.network.targets import from_ranges, to_ranges
 from quipu.domain.errors import Conflict, Forbidden, NotFound
 from quipu.domain.source_types import rules_of
@@ -22,12 +22,26 @@ from quipu.domain.states import (
     ScanJobStatus,
     ScannerJobAction,
     ScannerJobStatus,
+    TaskKind,
 )
 from quipu.services import vault, vault_secrets
 from quipu.store import Store
+from quipu.store.notify import DISPATCH, notify
 from quipu.store.secrets import SecretBox
-from quipu.store.statements import claim_scanner_jobs, move_scanner_job
-from quipu.store.tables import Credential, ScanJob, Scanner, ScannerJob, SystemResult, Task
+from quipu.store.statements import (
+    Claimed,
+    claim_scanner_jobs,
+    move_own_scanner_job,
+    move_scanner_job,
+)
+from quipu.store.tables import (
+    OPEN_SCANNER_JOBS,
+    Credential,
+    ScanJob,
+    Scanner,
+    ScannerJob,
+    SystemResult,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,76 +51,88 @@ window, or waiting to retry)."""
 MAX_LIMIT = 10
 
 
-@dataclass(frozen=True, slots=True)
-class Result:
-    """One system's outcome as a scanner uploads it."""
+class ScannerRef(Protocol):
+    """The calling scanner, as the protocol's calls need it (an authenticated caller)."""
 
-    system: str
-    status: str
-    port: int | None = None
-    message: str = ""
-    credential_id: int | None = None
-    facts: dict[str, Any] | None = None
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
 
 
 def claim(
-    store: Store, secrets: SecretBox, *, scanner: Scanner, limit: int, now: datetime
-) -> list[dict[str, Any]]:
+    store: Store, secrets: SecretBox, *, scanner: ScannerRef, limit: int, now: datetime
+) -> list[wire.Job]:
     """Claim up to ``limit`` (at most 10) jobs for ``scanner`` and describe them for it;
     none while it is draining.
 
-    Secrets held in HashiCorp Vault are read after the claim's transaction, so that no row
-    stays locked while Vault is asked; a job whose secret cannot be read fails with the
-    reason and is not handed out.
+    The claim statement returns what the payloads need; a resumed job's finished systems
+    are read only for jobs claimed before, and credentials once per batch. Secrets held in
+    HashiCorp Vault are read after the claim's transaction, so that no row stays locked while
+    Vault is asked; a job whose secret cannot be read fails with the reason and is not handed
+    out.
     """
     limit = max(1, min(limit, MAX_LIMIT))
     with store.transaction() as s:
-        if s.scalar(select(Scanner.draining).where(Scanner.id == scanner.id)):
-            return []  # draining: it finishes what it holds and takes nothing new
-        jobs = claim_scanner_jobs(
+        claimed = claim_scanner_jobs(
             s, scanner_id=scanner.id, limit=limit, now=now, by=f"scanner:{scanner.name}"
         )
-        payloads = [_payload(s, secrets, job) for job in jobs]
-        held = any(vault_secrets.held(p) for p in payloads)
-        vault_fields = vault.load_fields(s, box=secrets) if held else None
-    for job in jobs:
-        log.info(
-            "scanner job %s (scan job %s) claimed by %s", job.id, job.scan_job_id, scanner.name
+        if not claimed:
+            return []
+        done = _done_systems(s, claimed)
+        credentials, refs = _credentials(
+            s, secrets, {i for c in claimed for i in c.source.get("credential_ids", [])}
         )
-    if not held:
-        return payloads
-    failures = vault_secrets.fill(payloads, fields=vault_fields)
-    for job_id, message in failures.items():
-        _fail_claimed(store, job_id=job_id, message=message, now=now)
-    return [p for p in payloads if p["jobId"] not in failures]
+        vault_fields = vault.load_fields(s, box=secrets) if refs else None
+    log.info("scanner jobs %s claimed by %s", ", ".join(str(c.id) for c in claimed), scanner.name)
+    failures: dict[int, str] = {}
+    if refs:
+        credentials, failures = vault_secrets.fill(credentials, refs, fields=vault_fields)
+    jobs: list[wire.Job] = []
+    for c in claimed:
+        ids = c.source.get("credential_ids", [])
+        failed = next((failures[i] for i in ids if i in failures), None)
+        if failed is not None:
+            _fail_claimed(store, job_id=c.id, message=failed, now=now)
+            continue
+        jobs.append(_job(c, done=done.get(c.task_id, set()), credentials=credentials))
+    return jobs
 
 
-def _payload(s: Session, secrets: SecretBox, job: ScannerJob) -> dict[str, Any]:
-    task = s.get_one(Task, job.task_id)
-    scan_job = s.get_one(ScanJob, job.scan_job_id)
-    source = task.source
-    targets = job.targets
-    if rules_of(task.source_type).systems_are_hosts:
-        done = set(s.scalars(select(SystemResult.system).where(SystemResult.task_id == task.id)))
-        targets = remaining_targets(job.targets, done=done)
-    return {
-        "jobId": job.id,
-        "scanId": job.scan_job_id,
-        "kind": job.kind,
-        "sourceType": task.source_type,
-        "targets": targets,
-        "maxProbesPerSecond": job.max_probes_per_second,
-        "credentials": _credentials(s, secrets, source.get("credential_ids", [])),
-        "options": {
-            "taskId": task.id,
-            "sourceName": task.source_name,
-            "maxConcurrency": scan_job.options.get("max_concurrency", 25),
-            "sslCertVerify": source.get("ssl_cert_verify"),
-            "sslProtocol": source.get("ssl_protocol"),
-            "disableSsl": source.get("disable_ssl"),
-            "proxyUrl": source.get("proxy_url"),
-        },
+def _done_systems(s: Session, claimed: Sequence[Claimed]) -> dict[int, set[str]]:
+    """The systems with a result already, per task, of the jobs claimed before (resumed)."""
+    tasks = {
+        c.task_id for c in claimed if c.attempts > 1 and rules_of(c.source_type).systems_are_hosts
     }
+    done: dict[int, set[str]] = {}
+    if tasks:
+        for task_id, system in s.execute(
+            select(SystemResult.task_id, SystemResult.system).where(SystemResult.task_id.in_(tasks))
+        ):
+            done.setdefault(task_id, set()).add(system)
+    return done
+
+
+def _job(c: Claimed, *, done: set[str], credentials: dict[int, wire.Credential]) -> wire.Job:
+    source = c.source
+    return wire.Job(
+        job_id=c.id,
+        scan_id=c.scan_job_id,
+        kind=TaskKind(c.kind).value,
+        source_type=c.source_type,
+        targets=[wire.Target.model_validate(t) for t in remaining_targets(c.targets, done=done)],
+        max_probes_per_second=c.max_probes_per_second,
+        credentials=[credentials[i] for i in source.get("credential_ids", []) if i in credentials],
+        options=wire.Options(
+            task_id=c.task_id,
+            source_name=c.source_name,
+            max_concurrency=c.options.get("max_concurrency", 25),
+            ssl_cert_verify=source.get("ssl_cert_verify"),
+            ssl_protocol=source.get("ssl_protocol"),
+            disable_ssl=source.get("disable_ssl"),
+            proxy_url=source.get("proxy_url"),
+        ),
+    )
 
 
 def remaining_targets(targets: Sequence[dict[str, Any]], *, done: set[str]) -> list[dict[str, Any]]:
@@ -120,31 +146,36 @@ def remaining_targets(targets: Sequence[dict[str, Any]], *, done: set[str]) -> l
     return remaining
 
 
-def _credentials(s: Session, secrets: SecretBox, ids: Sequence[int]) -> list[dict[str, Any]]:
-    """The source's credentials, in the order they are tried, decrypted for this scanner."""
-    rows = {c.id: c for c in s.scalars(select(Credential).where(Credential.id.in_(ids)))}
+def _credentials(
+    s: Session, secrets: SecretBox, ids: set[int]
+) -> tuple[dict[int, wire.Credential], dict[int, vault_secrets.VaultRef]]:
+    """The credentials ``ids``, each decrypted once for the batch, and where those whose
+    secret is in Vault take it from."""
+    if not ids:
+        return {}, {}
 
     def reveal(value: bytes | None) -> str | None:
         return secrets.decrypt(value) if value is not None else None
 
-    return [
-        {
-            "id": c.id,
-            "name": c.name,
-            "credType": c.cred_type,
-            "username": c.username,
-            "password": reveal(c.password_enc),
-            "sshKey": reveal(c.ssh_key_enc),
-            "sshPassphrase": reveal(c.ssh_passphrase_enc),
-            "authToken": reveal(c.auth_token_enc),
-            "becomeMethod": c.become_method or "sudo",
-            "becomeUser": c.become_user or "root",
-            "becomePassword": reveal(c.become_password_enc),
-            **vault_secrets.reference(c),
-        }
-        for i in ids
-        if (c := rows.get(i)) is not None
-    ]
+    credentials: dict[int, wire.Credential] = {}
+    refs: dict[int, vault_secrets.VaultRef] = {}
+    for c in s.scalars(select(Credential).where(Credential.id.in_(ids))):
+        credentials[c.id] = wire.Credential(
+            id=c.id,
+            name=c.name,
+            cred_type=c.cred_type,
+            username=c.username or "",
+            password=reveal(c.password_enc),
+            ssh_key=reveal(c.ssh_key_enc),
+            ssh_passphrase=reveal(c.ssh_passphrase_enc),
+            auth_token=reveal(c.auth_token_enc),
+            become_method=c.become_method or "sudo",
+            become_user=c.become_user or "root",
+            become_password=reveal(c.become_password_enc),
+        )
+        if (ref := vault_secrets.reference(c)) is not None:
+            refs[c.id] = ref
+    return credentials, refs
 
 
 def _fail_claimed(store: Store, *, job_id: int, message: str, now: datetime) -> None:
@@ -164,7 +195,7 @@ def _fail_claimed(store: Store, *, job_id: int, message: str, now: datetime) -> 
     log.warning("scanner job %s failed before it was handed out: %s", job_id, message)
 
 
-def _own(s: Session, *, scanner: Scanner, job_id: int) -> ScannerJob:
+def _own(s: Session, *, scanner: ScannerRef, job_id: int) -> ScannerJob:
     job = s.get(ScannerJob, job_id)
     if job is None:
         raise NotFound(f"Scanner job {job_id} does not exist.")
@@ -173,35 +204,64 @@ def _own(s: Session, *, scanner: Scanner, job_id: int) -> ScannerJob:
     return job
 
 
-def start(store: Store, *, scanner: Scanner, job_id: int, now: datetime) -> None:
-    with store.transaction() as s:
+def start(store: Store, *, scanner: ScannerRef, job_id: int, now: datetime) -> None:
+    by = f"scanner:{scanner.name}"
+    if move_own_scanner_job(
+        store,
+        job_id=job_id,
+        scanner_id=scanner.id,
+        action=ScannerJobAction.START,
+        by=by,
+        at=now,
+        values={"started_at": now},
+        durable=False,  # lost in a database crash: the job is claimed, and can still complete
+    ):
+        return
+    with store.transaction() as s:  # why not: the guarded move's own answer
         _own(s, scanner=scanner, job_id=job_id)
         move_scanner_job(
             s,
             job_id=job_id,
             action=ScannerJobAction.START,
-            by=f"scanner:{scanner.name}",
+            by=by,
             at=now,
             values={"started_at": now},
         )
 
 
 def progress(
-    store: Store, *, scanner: Scanner, job_id: int, progress_count: int, result_count: int
+    store: Store, *, scanner: ScannerRef, job_id: int, progress_count: int, result_count: int
 ) -> str:
     """Record progress; ``stop`` when the scan job was paused or canceled (or the job ended)."""
     with store.transaction() as s:
-        job = _own(s, scanner=scanner, job_id=job_id)
-        if ScannerJobStatus(job.status) in SCANNER_JOB_FINAL:
-            return "stop"
-        job.progress_count = progress_count
-        job.result_count = result_count
-        status = s.get_one(ScanJob, job.scan_job_id).status
+        status = s.scalar(
+            update(ScannerJob)
+            .where(
+                ScannerJob.id == job_id,
+                ScannerJob.scanner_id == scanner.id,
+                text(f"scanner_jobs.{OPEN_SCANNER_JOBS}"),
+            )
+            .values(progress_count=progress_count, result_count=result_count)
+            .returning(
+                select(ScanJob.status).where(ScanJob.id == ScannerJob.scan_job_id).scalar_subquery()
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if status is None:
+            job = _own(s, scanner=scanner, job_id=job_id)
+            if ScannerJobStatus(job.status) in SCANNER_JOB_FINAL:
+                return "stop"
+            status = s.get_one(ScanJob, job.scan_job_id).status
     return "stop" if ScanJobStatus(status) in STOPPING else "continue"
 
 
 def upload_results(
-    store: Store, *, scanner: Scanner, job_id: int, results: Sequence[Result], now: datetime
+    store: Store,
+    *,
+    scanner: ScannerRef,
+    job_id: int,
+    results: Sequence[wire.SystemResult],
+    now: datetime,
 ) -> int:
     """Store results, idempotent per (task, system); returns how many were new."""
     with store.transaction() as s:
@@ -220,7 +280,7 @@ def upload_results(
                 "status": r.status,
                 "message": r.message,
                 "credential_id": r.credential_id,
-                "facts": r.facts or {},
+                "facts": r.facts,
                 "created_at": now,
             }
             for r in {r.system: r for r in results}.values()
@@ -233,7 +293,8 @@ def upload_results(
             .returning(SystemResult.id)
         )
         added = len(s.scalars(stmt).all())
-        _drop_unknown_credentials(s, job=job)
+        if any(r.credential_id is not None for r in results):
+            _drop_unknown_credentials(s, job=job)
     return added
 
 
@@ -254,7 +315,7 @@ def _drop_unknown_credentials(s: Session, *, job: ScannerJob) -> None:
 def complete(
     store: Store,
     *,
-    scanner: Scanner,
+    scanner: ScannerRef,
     job_id: int,
     status: str,
     result_count: int | None,
@@ -263,16 +324,64 @@ def complete(
 ) -> None:
     """End a job. Work stopped by a pause goes back to pending; by a cancel, canceled.
 
-    Completing twice is harmless; a second, different outcome is refused.
+    Completing twice is harmless; a second, different outcome is refused. The job that was
+    its task's last open one wakes the dispatcher (on every node): the task may be over.
     """
+    by = f"scanner:{scanner.name}"
+    action = ScannerJobAction.COMPLETE if status == "completed" else ScannerJobAction.FAIL
+    values: dict[str, Any] = {"finished_at": now, "error_message": error_message or ""}
+    if result_count is not None:
+        values["result_count"] = result_count
+    # The usual case in one statement: its own job, held, its scan job running.
+    moved = move_own_scanner_job(
+        store,
+        job_id=job_id,
+        scanner_id=scanner.id,
+        action=action,
+        by=by,
+        at=now,
+        values=values,
+        scan_job_running=True,
+        note=error_message or "",
+        wake_dispatcher=True,
+    )
+    if moved is None:
+        otherwise = _complete_otherwise(
+            store,
+            scanner=scanner,
+            job_id=job_id,
+            status=status,
+            result_count=result_count,
+            error_message=error_message,
+            now=now,
+        )
+        if otherwise is None:
+            return
+        action = otherwise
+    log.info("scanner job %s ended %s by %s (%s)", job_id, status, scanner.name, action)
+
+
+def _complete_otherwise(
+    store: Store,
+    *,
+    scanner: ScannerRef,
+    job_id: int,
+    status: str,
+    result_count: int | None,
+    error_message: str | None,
+    now: datetime,
+) -> ScannerJobAction | None:
+    """``complete`` when the one-statement move did not apply: a repeated or refused end, a
+    job released meanwhile, or a scan job paused, waiting or canceled (the work is given
+    back or canceled). None when there was nothing to do."""
     with store.transaction() as s:
         job = _own(s, scanner=scanner, job_id=job_id)
         if ScannerJobStatus(job.status) in SCANNER_JOB_FINAL:
             if job.status == status or job.status == ScannerJobStatus.CANCELED:
-                return
+                return None
             raise Conflict(f"Scanner job {job_id} is already {job.status}.")
         if job.status == ScannerJobStatus.PENDING:
-            return  # released while the scanner finished: it will be claimed again
+            return None  # released while the scanner finished: it will be claimed again
         scan_status = ScanJobStatus(s.get_one(ScanJob, job.scan_job_id).status)
         values: dict[str, Any] = {
             "result_count": result_count if result_count is not None else job.result_count,
@@ -297,7 +406,8 @@ def complete(
             values=values,
             note=note,
         )
-    log.info("scanner job %s ended %s by %s (%s)", job_id, status, scanner.name, action)
+        notify(s, DISPATCH, [str(job.scan_job_id)])
+    return action
 
 
 def _given_back(scan_status: ScanJobStatus) -> str:
@@ -309,7 +419,7 @@ def _given_back(scan_status: ScanJobStatus) -> str:
     return "Given back by its scanner."
 
 
-def release(store: Store, *, scanner: Scanner, job_id: int, now: datetime) -> None:
+def release(store: Store, *, scanner: ScannerRef, job_id: int, now: datetime) -> None:
     """Give a job back (its scanner is shutting down, or was told to stop): pending again
     for any scanner, or canceled with its canceled scan job.
 
@@ -338,48 +448,61 @@ def release(store: Store, *, scanner: Scanner, job_id: int, now: datetime) -> No
             values=values,
             note=note,
         )
+        notify(s, DISPATCH, [str(job.scan_job_id)])
     log.info("scanner job %s given back by %s (%s)", job_id, scanner.name, action)
 
 
 def heartbeat(
     store: Store,
     *,
-    scanner: Scanner,
+    scanner: ScannerRef,
     version: str,
     capacity: int | None,
     agent_id: str | None,
     now: datetime,
 ) -> None:
-    """Mark the scanner online. A new agent process orphans its predecessor's jobs: release them."""
+    """Mark the scanner online, in one UPDATE while its agent process is the same one.
+
+    A new agent process orphans its predecessor's jobs: release them."""
+    beat = {"last_heartbeat": now, "version": version[:32], "capacity": capacity}
     with store.transaction() as s:
+        same_agent = s.execute(
+            update(Scanner)
+            .where(
+                Scanner.id == scanner.id,
+                or_(Scanner.agent_id.is_(None), Scanner.agent_id == agent_id)
+                if agent_id is not None
+                else true(),
+            )
+            .values(**beat, agent_id=agent_id)
+            .execution_options(synchronize_session=False)
+        ).rowcount  # type: ignore[attr-defined]
+        if same_agent:
+            return
         row = s.get_one(Scanner, scanner.id)
-        restarted = agent_id is not None and row.agent_id not in (None, agent_id)
-        row.last_heartbeat = now
-        row.version = version[:32]
-        row.capacity = capacity
+        for key, value in beat.items():
+            setattr(row, key, value)
         row.agent_id = agent_id
-        if restarted:
-            orphans = s.scalars(
-                select(ScannerJob.id)
-                .where(
-                    ScannerJob.scanner_id == scanner.id,
-                    ScannerJob.status.in_([st.value for st in SCANNER_JOB_HELD]),
+        orphans = s.scalars(
+            select(ScannerJob.id)
+            .where(
+                ScannerJob.scanner_id == scanner.id,
+                ScannerJob.status.in_([st.value for st in SCANNER_JOB_HELD]),
+            )
+            .order_by(ScannerJob.id)
+        ).all()
+        for orphan_id in orphans:
+            try:
+                move_scanner_job(
+                    s,
+                    job_id=orphan_id,
+                    action=ScannerJobAction.RELEASE,
+                    by=f"scanner:{scanner.name}",
+                    at=now,
+                    values={"claimed_at": None, "started_at": None},
+                    note=f"Scanner {scanner.name!r} restarted: its unfinished scanner job "
+                    f"{orphan_id} is pending again.",
                 )
-                .order_by(ScannerJob.id)
-            ).all()
-            for orphan_id in orphans:
-                try:
-                    move_scanner_job(
-                        s,
-                        job_id=orphan_id,
-                        action=ScannerJobAction.RELEASE,
-                        by=f"scanner:{scanner.name}",
-                        at=now,
-                        values={"claimed_at": None, "started_at": None},
-                        note=f"Scanner {scanner.name!r} restarted: its unfinished scanner job "
-                        f"{orphan_id} is pending again.",
-                    )
-                except Conflict:
-                    continue  # ended or released meanwhile: nothing left to give back
-    if restarted:
-        log.info("scanner %s restarted: its unfinished jobs were released", scanner.name)
+            except Conflict:
+                continue  # ended or released meanwhile: nothing left to give back
+    log.info("scanner %s restarted: its unfinished jobs were released", scanner.name)

@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session, selectinload
 
 from quipu.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from quipu.domain.states import (
-    SCANNER_JOB_FINAL,
     ScanJobAction,
     ScanJobStatus,
     TaskKind,
@@ -28,7 +27,6 @@ from quipu.store.tables import (
     Report,
     Scan,
     ScanJob,
-    ScannerJob,
     Source,
     SystemResult,
     Task,
@@ -409,16 +407,3 @@ def system_results(
         count = s.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = s.execute(query.order_by(SystemResult.id).offset(offset).limit(limit)).all()
     return count, [(r, t) for r, t in rows]
-
-
-def open_scanner_jobs(s: Session, *, job_id: int) -> int:
-    """How many of a scan job's scanner jobs have not ended."""
-    return (
-        s.scalar(
-            select(func.count()).where(
-                ScannerJob.scan_job_id == job_id,
-                ScannerJob.status.not_in([st.value for st in SCANNER_JOB_FINAL]),
-            )
-        )
-        or 0
-    )

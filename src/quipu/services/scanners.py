@@ -7,6 +7,8 @@ import hmac
 import ipaddress
 import logging
 import secrets
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,6 +26,8 @@ from quipu.domain.errors import (
 )
 from quipu.domain.states import SCANNER_JOB_HELD
 from quipu.store import Store
+from quipu.store.notify import SCANNERS, notify
+from quipu.store.statements import announce_work
 from quipu.store.tables import Scanner, ScannerJob
 
 log = logging.getLogger(__name__)
@@ -163,6 +167,7 @@ def set_enabled(
         if row is None:
             raise NotFound(f"Scanner {scanner_id} does not exist.")
         row.enabled = enabled
+        notify(s, SCANNERS, [str(scanner_id)])
     log.info("scanner %s %s", scanner_id, "enabled" if enabled else "disabled")
     return get(store, scanner_id=scanner_id, now=now, timeout_s=timeout_s)
 
@@ -177,6 +182,9 @@ def set_draining(
         if row is None:
             raise NotFound(f"Scanner {scanner_id} does not exist.")
         row.draining = draining
+        notify(s, SCANNERS, [str(scanner_id)])
+        if not draining:
+            announce_work(s, scanner_ids=[scanner_id])
     log.info("scanner %s %s", scanner_id, "draining" if draining else "undrained")
     return get(store, scanner_id=scanner_id, now=now, timeout_s=timeout_s)
 
@@ -194,6 +202,7 @@ def rotate_key(store: Store, *, scanner_id: int, now: datetime, timeout_s: float
         if row is None:
             raise NotFound(f"Scanner {scanner_id} does not exist.")
         row.api_key_hash = key_digest(api_key)
+        notify(s, SCANNERS, [str(scanner_id)])
     log.info("scanner %s key rotated", scanner_id)
     view = get(store, scanner_id=scanner_id, now=now, timeout_s=timeout_s)
     return ScannerView(
@@ -201,20 +210,80 @@ def rotate_key(store: Store, *, scanner_id: int, now: datetime, timeout_s: float
     )
 
 
-def authenticate(store: Store, *, api_key: str | None) -> Scanner:
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """An authenticated, enabled scanner, as its protocol calls see it."""
+
+    id: int
+    name: str
+    bind: tuple[str, ...]
+
+
+class KeyCache:
+    """API keys recently seen, by digest, so that a protocol call costs no query to
+    authenticate. Entries live ``ttl_s``; a disabled or re-keyed scanner is forgotten at once
+    when its notification arrives (every node, every worker: ``forget``). A lookup that raced
+    a ``forget`` is not cached (the generation moved on)."""
+
+    def __init__(self, *, ttl_s: float = 10.0, max_entries: int = 100_000) -> None:
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[float, Caller]] = {}
+        self._lock = threading.Lock()
+        self.generation = 0
+
+    def get(self, digest: str) -> Caller | None:
+        entry = self._entries.get(digest)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, digest: str, caller: Caller, *, generation: int) -> None:
+        with self._lock:
+            if generation != self.generation:
+                return
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()
+            self._entries[digest] = (time.monotonic() + self.ttl_s, caller)
+
+    def forget(self, payload: str) -> None:
+        """Forget the scanners named in a notification (comma-separated ids; ``*``: all)."""
+        ids = set(payload.split(","))
+        with self._lock:
+            self.generation += 1
+            if "*" in ids:
+                self._entries.clear()
+                return
+            for digest, (_, caller) in list(self._entries.items()):
+                if str(caller.id) in ids:
+                    del self._entries[digest]
+
+
+def authenticate(store: Store, *, api_key: str | None, cache: KeyCache | None = None) -> Caller:
     """The enabled scanner holding ``api_key``: 401 when unknown, 403 when disabled."""
     if not api_key:
         raise Unauthenticated("Missing X-API-Key header.")
+    digest = key_digest(api_key)
+    if cache is not None and (caller := cache.get(digest)) is not None:
+        return caller
+    generation = cache.generation if cache is not None else 0
     with store.transaction() as s:
-        row = s.scalar(select(Scanner).where(Scanner.api_key_hash == key_digest(api_key)))
+        row = s.execute(
+            select(Scanner.id, Scanner.name, Scanner.bind, Scanner.enabled).where(
+                Scanner.api_key_hash == digest
+            )
+        ).first()
     if row is None:
         raise Unauthenticated("Invalid API key.")
     if not row.enabled:
         raise Forbidden(f'Scanner "{row.name}" is disabled.')
-    return row
+    caller = Caller(id=row.id, name=row.name, bind=tuple(row.bind or ()))
+    if cache is not None:
+        cache.put(digest, caller, generation=generation)
+    return caller
 
 
-def check_binding(scanner: Scanner, *, client_ip: str | None) -> None:
+def check_binding(scanner: Caller, *, client_ip: str | None) -> None:
     """IP_BINDING_VIOLATION unless the caller's address is inside the scanner's bound nets."""
     if not scanner.bind:
         return
@@ -262,6 +331,7 @@ def ensure_builtin(store: Store, *, data_dir: Path, now: datetime) -> str:
             )
         else:
             row.api_key_hash = key_digest(api_key)
+            notify(s, SCANNERS, [str(row.id)])
     data_dir.mkdir(parents=True, exist_ok=True)
     key_path.touch(mode=0o600, exist_ok=True)
     key_path.chmod(0o600)

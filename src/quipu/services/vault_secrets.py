@@ -18,11 +18,13 @@ import json
 import os
 import ssl
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from quipu import wire
 from quipu.services.credentials import vault_stands_for
 from quipu.services.vault import (
     DEFAULT_MOUNT_POINT,
@@ -232,65 +234,65 @@ def _reason(error: Exception) -> str:
     return str(error) or type(error).__name__
 
 
-_VAULT_KEY = "_vault"
-"""Where a payload's credential names its Vault secret until it is read (never sent)."""
+@dataclass(frozen=True, slots=True)
+class VaultRef:
+    """Where a credential's secret lives in HashiCorp Vault, and which field it fills."""
+
+    mount_point: str
+    path: str
+    key: str
+    field: str
+    """``password`` or ``auth_token``."""
 
 
-def reference(c: Credential) -> dict[str, Any]:
-    """What a payload's credential carries of its Vault secret until ``fill`` reads it."""
+def reference(c: Credential) -> VaultRef | None:
+    """Where ``c`` takes its secret from in Vault; None when it keeps it itself."""
     if c.vault_secret_path is None:
-        return {}
-    field = vault_stands_for(cred_type=c.cred_type, username=c.username)
-    return {
-        _VAULT_KEY: {
-            "mount_point": c.vault_mount_point or DEFAULT_MOUNT_POINT,
-            "path": c.vault_secret_path,
-            "key": c.vault_secret_key or "",
-            "field": "authToken" if field == "auth_token" else "password",
-        }
-    }
+        return None
+    return VaultRef(
+        mount_point=c.vault_mount_point or DEFAULT_MOUNT_POINT,
+        path=c.vault_secret_path,
+        key=c.vault_secret_key or "",
+        field=vault_stands_for(cred_type=c.cred_type, username=c.username),
+    )
 
 
-def held(payload: dict[str, Any]) -> bool:
-    """Whether a claimed job's payload names a Vault-held secret."""
-    return any(_VAULT_KEY in c for c in payload["credentials"])
-
-
-def fill(payloads: Sequence[dict[str, Any]], *, fields: VaultFields | None) -> dict[int, str]:
-    """Read each Vault-held secret into its payload (in memory only); the jobs whose secret
-    could not be read, with the reason (the scanner job's error message)."""
+def fill(
+    credentials: Mapping[int, wire.Credential],
+    refs: Mapping[int, VaultRef],
+    *,
+    fields: VaultFields | None,
+) -> tuple[dict[int, wire.Credential], dict[int, str]]:
+    """Read each Vault-held secret once (in memory only): the credentials with their secrets,
+    and the credentials whose secret could not be read, with the reason (which becomes the
+    error message of the scanner jobs that use them)."""
+    filled = dict(credentials)
     failures: dict[int, str] = {}
     reader: VaultReader | None = None
     try:
-        for payload in payloads:
-            for credential in payload["credentials"]:
-                ref = credential.pop(_VAULT_KEY, None)
-                if ref is None or payload["jobId"] in failures:
-                    continue
-                try:
-                    if fields is None:
-                        raise VaultUnavailable(
-                            f'Credential "{credential["name"]}" takes its secret from '
-                            f"HashiCorp Vault, but none is configured: {NOT_CONFIGURED}"
-                        )
-                    if reader is None:
-                        reader = VaultReader(fields)
-                    credential[ref["field"]] = reader.read(
-                        mount_point=ref["mount_point"], path=ref["path"], key=ref["key"]
+        for credential_id, ref in refs.items():
+            credential = credentials[credential_id]
+            try:
+                if fields is None:
+                    raise VaultUnavailable(
+                        f'Credential "{credential.name}" takes its secret from '
+                        f"HashiCorp Vault, but none is configured: {NOT_CONFIGURED}"
                     )
-                except VaultUnavailable as error:
-                    failures[payload["jobId"]] = (
-                        f'Credential "{credential["name"]}": {error}'
-                        if fields is not None
-                        else str(error)
-                    )
-                except (ssl.SSLError, ValueError, OSError) as error:
-                    failures[payload["jobId"]] = (
-                        f'Credential "{credential["name"]}": the client certificate or key of '
-                        f"the HashiCorp Vault cannot be used ({error}); add it again with "
-                        "`qpc vault add`."
-                    )
+                if reader is None:
+                    reader = VaultReader(fields)
+                secret = reader.read(mount_point=ref.mount_point, path=ref.path, key=ref.key)
+                filled[credential_id] = credential.model_copy(update={ref.field: secret})
+            except VaultUnavailable as error:
+                failures[credential_id] = (
+                    f'Credential "{credential.name}": {error}' if fields is not None else str(error)
+                )
+            except (ssl.SSLError, ValueError, OSError) as error:
+                failures[credential_id] = (
+                    f'Credential "{credential.name}": the client certificate or key of '
+                    f"the HashiCorp Vault cannot be used ({error}); add it again with "
+                    "`qpc vault add`."
+                )
     finally:
         if reader is not None:
             reader.close()
-    return failures
+    return filled, failures

@@ -21,7 +21,9 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
         )
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 40)
-    kwargs.setdefault("pool_pre_ping", True)
+    # No pre-ping: it is a round trip on every checkout, on every protocol call. A
+    # connection the database dropped fails one request and the pool replaces it.
+    kwargs.setdefault("pool_pre_ping", False)
     return sa.create_engine(url, **kwargs)
 
 

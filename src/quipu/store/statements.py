@@ -10,11 +10,13 @@ entry in the scan job's event log in the same transaction.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
+import functools
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, insert, or_, select, text, update
+from sqlalchemy import JSON, TextClause, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -33,8 +35,19 @@ from quipu.domain.states import (
     transition_scanner_job,
     transition_task,
 )
+from quipu.store.db import Store
 from quipu.store.events import record_event
-from quipu.store.tables import Lease, Scan, ScanJob, ScanJobEvent, ScannerJob, Task, UtcDateTime
+from quipu.store.notify import DISPATCH, WORK, notify
+from quipu.store.tables import (
+    OPEN_SCANNER_JOBS,
+    Lease,
+    Scan,
+    ScanJob,
+    ScanJobEvent,
+    ScannerJob,
+    Task,
+    UtcDateTime,
+)
 
 S = TypeVar("S", bound=enum.StrEnum)
 
@@ -172,7 +185,28 @@ def _move(
         actor=by,
         message=str(message),
     )
+    if model is ScannerJob and target == ScannerJobStatus.PENDING:
+        scanner_id = session.scalar(select(ScannerJob.scanner_id).where(ScannerJob.id == object_id))
+        announce_work(session, scanner_ids=[scanner_id])
+    elif model is ScanJob and target == ScanJobStatus.RUNNING:
+        announce_work(
+            session,
+            scanner_ids=session.scalars(
+                select(ScannerJob.scanner_id)
+                .where(
+                    ScannerJob.scan_job_id == object_id,
+                    ScannerJob.status == ScannerJobStatus.PENDING.value,
+                )
+                .distinct()
+            ),
+        )
     return target
+
+
+def announce_work(session: Session, *, scanner_ids: Iterable[int | None]) -> None:
+    """Wake the long polls of these scanners, on every node, once this transaction commits:
+    work they may claim exists."""
+    notify(session, WORK, (str(i) for i in scanner_ids if i is not None))
 
 
 def cancel_job_work(session: Session, *, job_id: int, by: str, at: datetime) -> int:
@@ -256,75 +290,308 @@ def _bulk_move(
     return len(rows)
 
 
-CLAIM_POSTGRESQL = text(
-    """
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A scanner job just claimed, with what its payload needs from its task and scan job."""
+
+    id: int
+    scan_job_id: int
+    task_id: int
+    kind: str
+    targets: list[dict[str, Any]]
+    max_probes_per_second: float
+    attempts: int
+    """Claims so far, this one included: above 1, the job may have results already."""
+    source_type: str
+    source_name: str
+    source: dict[str, Any]
+    options: dict[str, Any]
+    """The scan job's options."""
+
+
+_CLAIMED_COLUMNS = {"targets": JSON, "source": JSON, "options": JSON}
+_NOW = bindparam("now", type_=UtcDateTime())
+
+CLAIM_POSTGRESQL = (
+    text(
+        """
     WITH candidates AS MATERIALIZED (
         SELECT sj.id
-        FROM scanner_jobs AS sj JOIN scan_jobs AS j ON j.id = sj.scan_job_id
+        FROM scanner_jobs AS sj
+        JOIN scan_jobs AS j ON j.id = sj.scan_job_id
+        JOIN scanners AS sc ON sc.id = sj.scanner_id
         WHERE sj.scanner_id = :scanner_id AND sj.status = 'pending' AND j.status = 'running'
+          AND NOT sc.draining
         ORDER BY sj.id
         LIMIT :limit
         FOR UPDATE OF sj SKIP LOCKED
+    ), claimed AS (
+        UPDATE scanner_jobs
+        SET status = 'claimed', claimed_at = :now, attempts = scanner_jobs.attempts + 1
+        FROM candidates
+        WHERE scanner_jobs.id = candidates.id
+        RETURNING scanner_jobs.id, scanner_jobs.scan_job_id, scanner_jobs.task_id,
+                  scanner_jobs.kind, scanner_jobs.targets, scanner_jobs.max_probes_per_second,
+                  scanner_jobs.attempts
+    ), logged AS (
+        INSERT INTO scan_job_events
+            (scan_job_id, at, kind, subject_id, action, from_status, to_status, actor, message)
+        SELECT scan_job_id, :now, 'scanner_job', id, 'claim', 'pending', 'claimed', :by, ''
+        FROM claimed
     )
-    UPDATE scanner_jobs
-    SET status = 'claimed', claimed_at = :now, attempts = scanner_jobs.attempts + 1
-    FROM candidates
-    WHERE scanner_jobs.id = candidates.id
-    RETURNING scanner_jobs.id
+    SELECT c.id, c.scan_job_id, c.task_id, c.kind, c.targets, c.max_probes_per_second,
+           c.attempts, t.source_type, t.source_name, t.source, j.options
+    FROM claimed AS c
+    JOIN tasks AS t ON t.id = c.task_id
+    JOIN scan_jobs AS j ON j.id = c.scan_job_id
+    ORDER BY c.id
     """
-).bindparams(bindparam("now", type_=UtcDateTime()))
-"""claim_scanner_jobs: lock up to :limit pending jobs of a running scan job, skipping rows
-another claimer holds, and mark them claimed, in one statement."""
+    )
+    .bindparams(_NOW)
+    .columns(**_CLAIMED_COLUMNS)
+)
+"""claim_scanner_jobs: lock up to :limit pending jobs of a running scan job for a scanner that
+is not draining, skipping rows another claimer holds, mark them claimed, log the claims, and
+return what their payloads need: one statement, one round trip."""
 
-CLAIM_SQLITE = text(
-    """
+CLAIM_SQLITE = (
+    text(
+        """
     UPDATE scanner_jobs
     SET status = 'claimed', claimed_at = :now, attempts = attempts + 1
     WHERE id IN (
         SELECT sj.id
-        FROM scanner_jobs AS sj JOIN scan_jobs AS j ON j.id = sj.scan_job_id
+        FROM scanner_jobs AS sj
+        JOIN scan_jobs AS j ON j.id = sj.scan_job_id
+        JOIN scanners AS sc ON sc.id = sj.scanner_id
         WHERE sj.scanner_id = :scanner_id AND sj.status = 'pending' AND j.status = 'running'
+          AND NOT sc.draining
         ORDER BY sj.id
         LIMIT :limit
     )
-    RETURNING id
+    RETURNING id, scan_job_id, task_id, kind, targets, max_probes_per_second, attempts
     """
-).bindparams(bindparam("now", type_=UtcDateTime()))
+    )
+    .bindparams(_NOW)
+    .columns(targets=JSON)
+)
 """claim_scanner_jobs (SQLite): the same claim; BEGIN IMMEDIATE serializes claimers."""
 
 
 def claim_scanner_jobs(
     session: Session, *, scanner_id: int, limit: int, now: datetime, by: str
-) -> list[ScannerJob]:
-    """Claim up to ``limit`` of a scanner's pending jobs atomically; returns them, oldest first.
-
-    Each claim is logged in its scan job's log, in one statement for the batch."""
-    dialect = session.get_bind().dialect.name
-    stmt = CLAIM_POSTGRESQL if dialect == "postgresql" else CLAIM_SQLITE
-    ids = session.scalars(stmt, {"scanner_id": scanner_id, "limit": limit, "now": now}).all()
-    if not ids:
+) -> list[Claimed]:
+    """Claim up to ``limit`` of a scanner's pending jobs atomically (none while it drains);
+    returns them, oldest first, each claim logged in its scan job's log."""
+    params = {"scanner_id": scanner_id, "limit": limit, "now": now, "by": by[:160]}
+    if session.get_bind().dialect.name == "postgresql":
+        return [Claimed(**row._mapping) for row in session.execute(CLAIM_POSTGRESQL, params)]
+    rows = session.execute(CLAIM_SQLITE, params).all()
+    if not rows:
         return []
-    jobs = list(
-        session.scalars(select(ScannerJob).where(ScannerJob.id.in_(ids)).order_by(ScannerJob.id))
-    )
     session.execute(
         insert(ScanJobEvent),
         [
             {
-                "scan_job_id": job.scan_job_id,
+                "scan_job_id": row.scan_job_id,
                 "at": now,
                 "kind": "scanner_job",
                 "action": ScannerJobAction.CLAIM.value,
                 "from_status": ScannerJobStatus.PENDING.value,
                 "to_status": ScannerJobStatus.CLAIMED.value,
                 "actor": by[:160],
-                "subject_id": job.id,
+                "subject_id": row.id,
                 "message": "",
             }
-            for job in jobs
+            for row in rows
         ],
     )
-    return jobs
+    tasks = {
+        row.id: row
+        for row in session.execute(
+            select(Task.id, Task.source_type, Task.source_name, Task.source, ScanJob.options)
+            .join(ScanJob, ScanJob.id == Task.scan_job_id)
+            .where(Task.id.in_({row.task_id for row in rows}))
+        )
+    }
+    return [
+        Claimed(
+            **row._mapping,
+            source_type=tasks[row.task_id].source_type,
+            source_name=tasks[row.task_id].source_name,
+            source=tasks[row.task_id].source,
+            options=tasks[row.task_id].options,
+        )
+        for row in sorted(rows, key=lambda r: r.id)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Moved:
+    """A scanner job a scanner moved with one of its own calls."""
+
+    from_status: str
+    scan_job_id: int
+    task_id: int
+    last: bool
+    """No other scanner job of its task is open: the task's work may be over."""
+
+
+def move_own_scanner_job(
+    store: Store,
+    *,
+    job_id: int,
+    scanner_id: int,
+    action: ScannerJobAction,
+    by: str,
+    at: datetime,
+    values: Mapping[str, Any],
+    scan_job_running: bool = False,
+    note: str = "",
+    durable: bool = True,
+    wake_dispatcher: bool = False,
+) -> Moved | None:
+    """A scanner's own move of its own job, logged: one statement, committed on its own, on
+    PostgreSQL.
+
+    The source states and the target come from the transition table. ``scan_job_running``
+    moves it only while its scan job runs. ``durable=False`` commits without waiting for the
+    disk (a move the scanner's next call would repeat anyway, such as a start: complete
+    accepts a claimed job). ``wake_dispatcher`` notifies the dispatchers when the job was its
+    task's last open one. None when nothing moved (not this scanner's, not in a source state,
+    or the scan job not running): the caller then finds out why the slow way, so a refusal
+    says exactly what the guarded move would have said."""
+    table = SCANNER_JOB_TRANSITIONS[action]
+    (target,) = set(table.values())
+    sources = [st.value for st in table]
+    if store.kind == "postgresql":
+        statement = _own_move_statement(
+            tuple(values),
+            scan_job_running=scan_job_running,
+            durable=durable,
+            wake_dispatcher=wake_dispatcher,
+        )
+        with store.autocommit() as conn:
+            row = conn.execute(
+                statement,
+                {
+                    "job_id": job_id,
+                    "scanner_id": scanner_id,
+                    "sources": sources,
+                    "target": target.value,
+                    "action": action.value,
+                    "by": by[:160],
+                    "now": at,
+                    "note": note,
+                    **{f"v_{k}": v for k, v in values.items()},
+                },
+            ).first()
+        return Moved(*row) if row is not None else None
+    with store.transaction() as session:
+        read = session.execute(
+            select(ScannerJob.status, ScannerJob.scan_job_id, ScannerJob.task_id)
+            .join(ScanJob, ScanJob.id == ScannerJob.scan_job_id)
+            .where(
+                ScannerJob.id == job_id,
+                ScannerJob.scanner_id == scanner_id,
+                ScannerJob.status.in_(sources),
+                *([ScanJob.status == ScanJobStatus.RUNNING.value] if scan_job_running else []),
+            )
+        ).first()
+        if read is None:
+            return None
+        current, scan_job_id, task_id = read
+        session.execute(
+            update(ScannerJob)
+            .where(ScannerJob.id == job_id)
+            .values(status=target.value, **values)
+            .execution_options(synchronize_session=False)
+        )
+        record_event(
+            session,
+            scan_job_id=scan_job_id,
+            at=at,
+            kind="scanner_job",
+            subject_id=job_id,
+            action=action.value,
+            from_status=current,
+            to_status=target.value,
+            actor=by,
+            message=note,
+        )
+        last = not session.scalar(
+            select(func.count())
+            .select_from(ScannerJob)
+            .where(ScannerJob.task_id == task_id, ScannerJob.id != job_id, text(OPEN_SCANNER_JOBS))
+        )
+        if last and wake_dispatcher:
+            notify(session, DISPATCH, [str(scan_job_id)])
+    return Moved(current, scan_job_id, task_id, last)
+
+
+@functools.cache
+def _own_move_statement(
+    columns: tuple[str, ...], *, scan_job_running: bool, durable: bool, wake_dispatcher: bool
+) -> TextClause:
+    assignments = "".join(f", {c} = :v_{c}" for c in columns)
+    running = (
+        "AND EXISTS (SELECT 1 FROM scan_jobs AS j WHERE j.id = sj.scan_job_id "
+        "AND j.status = 'running')"
+        if scan_job_running
+        else ""
+    )
+    # set_config(..., true) holds for this statement's own transaction only.
+    lazy = "SELECT set_config('synchronous_commit', 'off', true)" if not durable else "SELECT 1"
+    wake = (
+        f"SELECT pg_notify('{DISPATCH}', m.scan_job_id::text) FROM moved AS m "
+        "WHERE NOT EXISTS (SELECT 1 FROM scanner_jobs AS o "
+        f"WHERE o.task_id = m.task_id AND o.id <> m.id AND o.{OPEN_SCANNER_JOBS})"
+        if wake_dispatcher
+        else "SELECT 1 WHERE false"
+    )
+    statement = text(
+        f"""
+        WITH commit_mode AS ({lazy}), old AS (
+            SELECT sj.id, sj.status, sj.scan_job_id, sj.task_id
+            FROM scanner_jobs AS sj
+            WHERE sj.id = CAST(:job_id AS bigint) AND sj.scanner_id = CAST(:scanner_id AS bigint)
+              AND sj.status IN :sources
+              {running}
+            FOR UPDATE
+        ), moved AS (
+            UPDATE scanner_jobs AS sj SET status = :target{assignments}
+            FROM old
+            WHERE sj.id = old.id
+            RETURNING sj.id, sj.scan_job_id, sj.task_id, old.status AS from_status
+        ), logged AS (
+            INSERT INTO scan_job_events
+                (scan_job_id, at, kind, subject_id, action, from_status, to_status, actor, message)
+            SELECT scan_job_id, :now, 'scanner_job', id, :action, from_status, :target, :by, :note
+            FROM moved
+        ), woken AS ({wake})
+        SELECT m.from_status, m.scan_job_id, m.task_id,
+               NOT EXISTS (
+                   SELECT 1 FROM scanner_jobs AS o
+                   WHERE o.task_id = m.task_id AND o.id <> m.id AND o.{OPEN_SCANNER_JOBS}
+               ) AS last
+        FROM moved AS m, commit_mode
+        WHERE (SELECT count(*) FROM woken) >= 0
+        """
+    )
+    times = [bindparam(f"v_{c}", type_=UtcDateTime()) for c in columns if c.endswith("_at")]
+    return statement.bindparams(bindparam("sources", expanding=True), _NOW, *times)
+
+
+def count_open_scanner_jobs(session: Session, *, scan_job_id: int) -> int:
+    """open_scanner_jobs: how many of a scan job's scanner jobs have not ended."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(ScannerJob)
+            .where(ScannerJob.scan_job_id == scan_job_id, text(OPEN_SCANNER_JOBS))
+        )
+        or 0
+    )
 
 
 def take_lease(session: Session, *, name: str, holder: str, now: datetime, ttl_s: float) -> bool:

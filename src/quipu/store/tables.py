@@ -21,11 +21,13 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from quipu.domain.states import (
+    SCANNER_JOB_FINAL,
     ReportOrigin,
     ScanJobStatus,
     ScanJobType,
@@ -43,6 +45,11 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+OPEN_SCANNER_JOBS = "status IN ({})".format(
+    ", ".join(repr(st.value) for st in ScannerJobStatus if st not in SCANNER_JOB_FINAL)
+)
+"""A scanner job not ended yet (pending, claimed or running), as SQL."""
 
 Id = BigInteger().with_variant(Integer(), "sqlite")
 """Primary keys: BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite."""
@@ -347,6 +354,13 @@ class ScannerJob(Base):
         CheckConstraint(_in("status", ScannerJobStatus), name="status"),
         CheckConstraint(_in("kind", TaskKind), name="kind"),
         Index(None, "scanner_id", "status"),
+        # A task's open work, found by an index probe when a job ends (is it the last one?)
+        Index(
+            "ix_scanner_jobs_open_task_id",
+            "task_id",
+            postgresql_where=text(OPEN_SCANNER_JOBS),
+            sqlite_where=text(OPEN_SCANNER_JOBS),
+        ),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     scan_job_id: Mapped[int] = mapped_column(

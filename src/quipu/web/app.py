@@ -8,6 +8,8 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from quipu.web import catalog, jobs, overview, reports, scanners, signin
 from quipu.web.render import page
@@ -22,6 +24,29 @@ _SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
+
+
+class SecurityHeaders:
+    """Adds the UI's security headers to every page (not to the APIs): plain ASGI, so the
+    API's calls and long polls pay nothing for it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(("/api/", "/scanner/")):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for header, value in _SECURITY_HEADERS.items():
+                    if header not in headers:
+                        headers[header] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def error_page(request: Request, *, status: int, message: str) -> HTMLResponse:
@@ -51,10 +76,4 @@ def install(app: FastAPI) -> None:
     async def sign_in_first(request: Request, error: SignInNeeded) -> RedirectResponse:
         return RedirectResponse(f"/login?next={quote(error.next_url)}", status_code=303)
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
-        response = await call_next(request)
-        if not request.url.path.startswith(("/api/", "/scanner/")):
-            for header, value in _SECURITY_HEADERS.items():
-                response.headers.setdefault(header, value)
-        return response
+    app.add_middleware(SecurityHeaders)
