@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import or_, select, text, true, update
+from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -30,7 +30,8 @@ from quipu.store.notify import DISPATCH, notify
 from quipu.store.secrets import SecretBox
 from quipu.store.statements import (
     Claimed,
-    claim_scanner_jobs,
+    beat_scanner,
+    claim_for_scanner,
     move_own_scanner_job,
     move_scanner_job,
 )
@@ -73,12 +74,12 @@ def claim(
     out.
     """
     limit = max(1, min(limit, MAX_LIMIT))
-    with store.transaction() as s:
-        claimed = claim_scanner_jobs(
-            s, scanner_id=scanner.id, limit=limit, now=now, by=f"scanner:{scanner.name}"
-        )
-        if not claimed:
-            return []
+    claimed = claim_for_scanner(
+        store, scanner_id=scanner.id, limit=limit, now=now, by=f"scanner:{scanner.name}"
+    )
+    if not claimed:
+        return []
+    with store.transaction() as s:  # reads only, and none when nothing needs them
         done = _done_systems(s, claimed)
         credentials, refs = _credentials(
             s, secrets, {i for c in claimed for i in c.source.get("credential_ids", [])}
@@ -464,24 +465,20 @@ def heartbeat(
     """Mark the scanner online, in one UPDATE while its agent process is the same one.
 
     A new agent process orphans its predecessor's jobs: release them."""
-    beat = {"last_heartbeat": now, "version": version[:32], "capacity": capacity}
+    if beat_scanner(
+        store,
+        scanner_id=scanner.id,
+        version=version,
+        capacity=capacity,
+        agent_id=agent_id,
+        now=now,
+    ):
+        return
     with store.transaction() as s:
-        same_agent = s.execute(
-            update(Scanner)
-            .where(
-                Scanner.id == scanner.id,
-                or_(Scanner.agent_id.is_(None), Scanner.agent_id == agent_id)
-                if agent_id is not None
-                else true(),
-            )
-            .values(**beat, agent_id=agent_id)
-            .execution_options(synchronize_session=False)
-        ).rowcount  # type: ignore[attr-defined]
-        if same_agent:
-            return
         row = s.get_one(Scanner, scanner.id)
-        for key, value in beat.items():
-            setattr(row, key, value)
+        row.last_heartbeat = now
+        row.version = version[:32]
+        row.capacity = capacity
         row.agent_id = agent_id
         orphans = s.scalars(
             select(ScannerJob.id)

@@ -16,7 +16,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, TextClause, bindparam, func, insert, or_, select, text, update
+from sqlalchemy import (
+    JSON,
+    TextClause,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    true,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -44,6 +55,7 @@ from quipu.store.tables import (
     Scan,
     ScanJob,
     ScanJobEvent,
+    Scanner,
     ScannerJob,
     Task,
     UtcDateTime,
@@ -424,6 +436,70 @@ def claim_scanner_jobs(
         )
         for row in sorted(rows, key=lambda r: r.id)
     ]
+
+
+def claim_for_scanner(
+    store: Store, *, scanner_id: int, limit: int, now: datetime, by: str
+) -> list[Claimed]:
+    """claim_scanner_jobs as a call of its own: on PostgreSQL one statement that commits by
+    itself (no BEGIN, no COMMIT round trips)."""
+    if store.kind == "postgresql":
+        params = {"scanner_id": scanner_id, "limit": limit, "now": now, "by": by[:160]}
+        with store.autocommit() as conn:
+            return [Claimed(**row._mapping) for row in conn.execute(CLAIM_POSTGRESQL, params)]
+    with store.transaction() as session:
+        return claim_scanner_jobs(session, scanner_id=scanner_id, limit=limit, now=now, by=by)
+
+
+BEAT_POSTGRESQL = text(
+    """
+    WITH commit_mode AS (SELECT set_config('synchronous_commit', 'off', true))
+    UPDATE scanners
+    SET last_heartbeat = :now, version = :version, capacity = :capacity, agent_id = :agent_id
+    FROM commit_mode
+    WHERE id = CAST(:scanner_id AS bigint)
+      AND (CAST(:agent_id AS text) IS NULL OR agent_id IS NULL OR agent_id = :agent_id)
+    RETURNING id
+    """
+).bindparams(_NOW)
+"""beat_scanner: a heartbeat, committed without waiting for the disk (a lost one is
+repeated by the next)."""
+
+
+def beat_scanner(
+    store: Store,
+    *,
+    scanner_id: int,
+    version: str,
+    capacity: int | None,
+    agent_id: str | None,
+    now: datetime,
+) -> bool:
+    """Mark a scanner online in one UPDATE, unless another agent process heartbeated for it
+    before (False: its predecessor's jobs are orphans, for the caller to release)."""
+    params = {
+        "scanner_id": scanner_id,
+        "version": version[:32],
+        "capacity": capacity,
+        "agent_id": agent_id,
+        "now": now,
+    }
+    if store.kind == "postgresql":
+        with store.autocommit() as conn:
+            return conn.execute(BEAT_POSTGRESQL, params).first() is not None
+    with store.transaction() as session:
+        moved = session.execute(
+            update(Scanner)
+            .where(
+                Scanner.id == scanner_id,
+                or_(Scanner.agent_id.is_(None), Scanner.agent_id == agent_id)
+                if agent_id is not None
+                else true(),
+            )
+            .values(last_heartbeat=now, version=version[:32], capacity=capacity, agent_id=agent_id)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(moved.rowcount)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
