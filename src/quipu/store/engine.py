@@ -19,8 +19,11 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
             f"Unsupported database {parsed.get_backend_name()!r}: "
             "use sqlite:///PATH or postgresql+psycopg://..."
         )
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 40)
+    # As many kept connections as the server's threads that may use one at once (AnyIO's
+    # default 40): an overflow connection is opened and closed per use, and a PostgreSQL
+    # backend costs milliseconds to start.
+    kwargs.setdefault("pool_size", 40)
+    kwargs.setdefault("max_overflow", 5)
     # No pre-ping: it is a round trip on every checkout, on every protocol call. A
     # connection the database dropped fails one request and the pool replaces it.
     kwargs.setdefault("pool_pre_ping", False)
