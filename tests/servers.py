@@ -8,11 +8,12 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -215,10 +216,20 @@ def start_server(
 
 
 def start_scanner(
-    server: RunningServer, *, api_key: str, log: Path, concurrency: int = 2
+    server: RunningServer,
+    *,
+    api_key: str,
+    log: Path,
+    concurrency: int = 2,
+    failover: Sequence[RunningServer] = (),
+    wait: float = 5,
 ) -> subprocess.Popen[bytes]:
-    """A real ``quipu scanner run`` process pulling work from ``server``, its output in
-    ``log``; the caller stops it."""
+    """A real ``quipu scanner run`` process pulling work from ``server`` (then from each of
+    ``failover`` in turn when it fails), its output in ``log``; the caller stops it.
+
+    Its claims wait ``wait`` seconds at the server, below the 20 s default: a scanner told to
+    stop waits for its claim's answer, and callers give it 20 s to exit."""
+    urls = [url for s in (server, *failover) for url in ("--server", s.url)]
     with log.open("wb") as out:
         return subprocess.Popen(
             [
@@ -227,12 +238,38 @@ def start_scanner(
                 "quipu.cli.quipu",
                 "scanner",
                 "run",
-                "--server",
-                server.url,
+                *urls,
                 "--concurrency",
                 str(concurrency),
+                "--wait",
+                str(wait),
             ],
             env={**server.env, "QUIPU_SCANNER_API_KEY": api_key},
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+
+
+@contextmanager
+def pg_nodes(tmp_path: Path, *, count: int = 2) -> Iterator[tuple[list[RunningServer], Any]]:
+    """``count`` ingest nodes (servers without built-in scanners) on one new PostgreSQL
+    database, and a store on it; all stopped and removed afterwards."""
+    from quipu.store import Store
+
+    with pg_database() as url:
+        nodes: list[RunningServer] = []
+        store = Store.from_url(url)
+        try:
+            for n in range(1, count + 1):
+                nodes.append(
+                    start_server(
+                        data_dir=tmp_path / f"node-{n}",
+                        database_url=url,
+                        args=("--no-builtin-scanner",),
+                    )
+                )
+            yield nodes, store
+        finally:
+            store.dispose()
+            for node in nodes:
+                node.stop()

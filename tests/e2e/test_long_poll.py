@@ -21,7 +21,7 @@ from quipu.store import Store
 from quipu.store.tables import Scanner, ScannerJob
 from tests.databases import pg_database
 from tests.integration import factories
-from tests.servers import RunningServer, running_server, start_server
+from tests.servers import RunningServer, pg_nodes, running_server, start_server
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -217,20 +217,8 @@ def test_a_stopping_server_answers_its_long_polls_at_once(tmp_path: Path) -> Non
 
 @pytest.fixture
 def nodes(tmp_path: Path) -> Iterator[tuple[RunningServer, RunningServer, Store]]:
-    with pg_database() as url:
-        first = start_server(
-            data_dir=tmp_path / "node-1", database_url=url, args=("--no-builtin-scanner",)
-        )
-        second = start_server(
-            data_dir=tmp_path / "node-2", database_url=url, args=("--no-builtin-scanner",)
-        )
-        store = Store.from_url(url)
-        try:
-            yield first, second, store
-        finally:
-            store.dispose()
-            first.stop()
-            second.stop()
+    with pg_nodes(tmp_path) as ((first, second), store):
+        yield first, second, store
 
 
 def test_work_given_back_on_one_node_wakes_a_long_poll_on_the_other(

@@ -14,9 +14,8 @@ from sqlalchemy import func, select
 from quipu.domain.states import ScanJobStatus, TaskStatus
 from quipu.store import Store
 from quipu.store.tables import Scanner, ScannerJob
-from tests.databases import pg_database
 from tests.integration import factories
-from tests.servers import RunningServer, start_server
+from tests.servers import RunningServer, pg_nodes
 
 JOBS = 1200
 CLAIMERS = 32
@@ -25,20 +24,8 @@ SCANNERS = 4
 
 @pytest.fixture
 def nodes(tmp_path: Path) -> Iterator[tuple[RunningServer, RunningServer, Store]]:
-    with pg_database() as url:
-        first = start_server(
-            data_dir=tmp_path / "node-1", database_url=url, args=("--no-builtin-scanner",)
-        )
-        second = start_server(
-            data_dir=tmp_path / "node-2", database_url=url, args=("--no-builtin-scanner",)
-        )
-        store = Store.from_url(url)
-        try:
-            yield first, second, store
-        finally:
-            store.dispose()
-            first.stop()
-            second.stop()
+    with pg_nodes(tmp_path) as ((first, second), store):
+        yield first, second, store
 
 
 def test_32_claimers_on_two_nodes_claim_every_job_exactly_once(

@@ -123,7 +123,14 @@ def server(
 
 @scanner_app.command("run")
 def scanner_run(
-    server: Annotated[str, typer.Option(help="The server's URL, e.g. https://quipu:9443.")],
+    server: Annotated[
+        list[str],
+        typer.Option(
+            help="A server's URL, e.g. https://quipu:9443. Repeat it for failover: requests "
+            "go to the first that answers and stay there until it fails. A name that "
+            "resolves to several addresses is tried address by address when connecting.",
+        ),
+    ],
     api_key: Annotated[
         str,
         typer.Option(
@@ -135,6 +142,14 @@ def scanner_run(
         bool, typer.Option("--insecure", help="Do not verify the server's certificate.")
     ] = False,
     concurrency: Annotated[int, typer.Option(help="Jobs run at once.", min=1)] = 2,
+    wait: Annotated[
+        float,
+        typer.Option(
+            help="Seconds a claim waits at the server for work (a long poll).",
+            min=0,
+            max=60,
+        ),
+    ] = 20,
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "info",
 ) -> None:
     """Run a scanner that pulls work from a server until SIGTERM."""
@@ -149,6 +164,7 @@ def scanner_run(
         verify=verify,
         concurrency=concurrency,
         heartbeat_s=settings.heartbeat_s,
+        wait_s=wait,
     )
     run_in_process(agent)
 

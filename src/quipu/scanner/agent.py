@@ -30,6 +30,7 @@ class Agent:
         concurrency: int = 2,
         heartbeat_s: float = 15,
         poll_s: float = 1.0,
+        wait_s: float = 20,
         progress_s: float = 1.0,
         batch_size: int = 100,
     ) -> None:
@@ -38,11 +39,15 @@ class Agent:
         self.concurrency = concurrency
         self.heartbeat_s = heartbeat_s
         self.poll_s = poll_s
+        """The pause between claims when the server does not hold them (no long poll)."""
+        self.wait_s = wait_s
+        """How long a claim waits at the server for work (a long poll); 0: it does not."""
         self.progress_s = progress_s
         self.batch_size = batch_size
         self.agent_id = uuid.uuid4().hex
         self.shutdown = asyncio.Event()
         self._running: dict[int, asyncio.Task[None]] = {}
+        self._job_ended = asyncio.Event()
 
     async def run(self) -> None:
         """Work until :attr:`shutdown` is set; then release unfinished jobs and return."""
@@ -53,23 +58,64 @@ class Agent:
         try:
             while not self.shutdown.is_set():
                 free = self.concurrency - len(self._running)
-                jobs = []
-                if free > 0:
-                    try:
-                        jobs = await self.client.claim(limit=free)
-                    except (ProtocolError, ConnectionError, OSError) as error:
-                        log.warning("claim failed: %s", error)
-                for job in jobs:
-                    self._spawn(job)
-                if not jobs:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.shutdown.wait(), self.poll_s)
+                if free <= 0:
+                    # No claim while every slot is busy: a job's end frees one.
+                    self._job_ended.clear()
+                    await _first_of(self._job_ended, self.shutdown)
+                    continue
+                await self._claim(free)
         finally:
             if self._running:
                 await asyncio.gather(*self._running.values(), return_exceptions=True)
             beats.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beats
+
+    async def _claim(self, free: int) -> None:
+        """One claim (a long poll), then the jobs it brought start.
+
+        A shutdown does not wait out a long poll: after a second's grace the request is
+        dropped. The server claims nothing for a long poll whose client has left, so only a
+        claim made in the very instant of leaving can hold jobs for a scanner that never saw
+        them, and those go back to pending once its heartbeats stop. What a claim brings after
+        the shutdown began is given back.
+        """
+        began = time.monotonic()
+        jobs: list[dict[str, Any]] = []
+        request = asyncio.ensure_future(self.client.claim(limit=free, wait=self.wait_s))
+        await _first_of(request, self.shutdown)
+        if not request.done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(request), 1.0)
+            request.cancel()
+        try:
+            jobs = await request
+        except asyncio.CancelledError:
+            if not request.cancelled():
+                raise
+        except (ProtocolError, ConnectionError, OSError) as error:
+            log.warning("claim failed: %s", error)
+        if self.shutdown.is_set():
+            for job in jobs:
+                await self._give_back(job)
+            return
+        for job in jobs:
+            self._spawn(job)
+        held = time.monotonic() - began
+        if not jobs and (self.wait_s <= 0 or held < self.wait_s / 2):
+            # Empty much sooner than asked: a failure, a server that does not hold claims
+            # (older, or stopping), or no long poll at all. Pause, so as not to spin.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.shutdown.wait(), self.poll_s)
+
+    async def _give_back(self, job: dict[str, Any]) -> None:
+        job_id = job["jobId"]
+        try:
+            await self.client.release(job_id)
+        except (ProtocolError, ConnectionError, OSError) as error:
+            log.warning("scanner job %s not given back: %s", job_id, error)
+        else:
+            log.info("scanner job %s released: claimed as the scanner shut down", job_id)
 
     def _spawn(self, job: dict[str, Any]) -> None:
         job_id: int = job["jobId"]
@@ -78,12 +124,17 @@ class Agent:
 
         def forget(_: asyncio.Task[None]) -> None:
             self._running.pop(job_id, None)
+            self._job_ended.set()
 
         task.add_done_callback(forget)
 
     async def _heartbeats(self) -> None:
+        switched = self.client.switched
         while True:
-            await asyncio.sleep(self.heartbeat_s)
+            # A move to another server is announced there at once, not a period later.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(switched.wait(), self.heartbeat_s)
+            switched.clear()
             try:
                 await self.client.heartbeat(
                     version=quipu.__version__, capacity=self.concurrency, agent_id=self.agent_id
@@ -198,3 +249,16 @@ class JobRun:
     async def _watch_shutdown(self) -> None:
         await self.agent.shutdown.wait()
         self.stop.set()
+
+
+async def _first_of(*waitables: asyncio.Event | asyncio.Future[Any]) -> None:
+    """Returns when any of ``waitables`` (events are waited for until set) is done."""
+    waits = [
+        asyncio.ensure_future(w.wait()) if isinstance(w, asyncio.Event) else w for w in waitables
+    ]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait, given in zip(waits, waitables, strict=True):
+            if isinstance(given, asyncio.Event):
+                wait.cancel()

@@ -1,10 +1,11 @@
-"""The scanner's HTTP client for the pull protocol, with retries on transient failures."""
+"""The scanner's HTTP client for the pull protocol: retries, and failover between servers."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import random
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -12,6 +13,12 @@ import httpx
 log = logging.getLogger(__name__)
 
 TRANSIENT = frozenset({502, 503, 504})
+
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+"""Failures before the request left the scanner: safe to send again, even a claim."""
+
+WAIT_SLACK_S = 10.0
+"""A long poll's HTTP timeout exceeds its wait by this much, for a busy server to answer."""
 
 
 class ProtocolError(Exception):
@@ -24,45 +31,79 @@ class ProtocolError(Exception):
         self.message = message
 
 
+class Unanswered(ConnectionError):
+    """A request that may have reached a server got no answer, and is not sent again."""
+
+
 class ScannerClient:
-    """Calls ``/scanner/...`` with the scanner's API key."""
+    """Calls ``/scanner/...`` with the scanner's API key, on the first of ``servers`` that
+    answers: a server that cannot be reached, times out, or answers 502/503/504 gives way to
+    the next one at once; the client stays on whichever works."""
 
     def __init__(
         self,
         *,
-        server: str,
+        servers: Sequence[str] = (),
+        server: str | None = None,
         api_key: str,
         verify: bool | str = True,
         timeout: float = 30,
         max_retry_s: float = 60,
     ) -> None:
+        urls = [*([server] if server else []), *servers]
+        if not urls:
+            raise ValueError("a scanner needs at least one server URL")
+        self.servers = [url.rstrip("/") for url in urls]
+        self._current = 0
+        self.timeout = timeout
         self._http = httpx.AsyncClient(
-            base_url=server.rstrip("/"),
-            headers={"X-API-Key": api_key},
-            verify=verify,
-            timeout=timeout,
+            headers={"X-API-Key": api_key}, verify=verify, timeout=timeout
         )
         self.max_retry_s = max_retry_s
         self.stopping = False
         """Set when the scanner stops with its server gone: no more retries."""
+        self.switched = asyncio.Event()
+        """Set on each move to another server (the agent heartbeats there at once)."""
+
+    @property
+    def server(self) -> str:
+        """The server requests go to now."""
+        return self.servers[self._current]
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
     async def call(
-        self, method: str, path: str, *, json: Any = None, params: Any = None, retry: bool = True
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Any = None,
+        retry: bool = True,
+        timeout: float | None = None,
     ) -> dict[str, Any]:
-        """One request; transient errors are retried with jittered exponential backoff."""
-        delay, waited = 0.25, 0.0
+        """One request; transient failures move to the next server at once, and back off
+        (jittered, exponential) only once every server has failed in turn."""
+        delay, waited, failed_in_turn = 0.25, 0.0, 0
         while True:
+            index = self._current
             try:
-                response = await self._http.request(method, path, json=json, params=params)
+                response = await self._http.request(
+                    method,
+                    self.servers[index] + path,
+                    json=json,
+                    params=params,
+                    timeout=timeout if timeout is not None else self.timeout,
+                )
             except httpx.TransportError as error:
-                # A claim whose request may have reached the server is not retried blindly:
-                # the server would hold the claimed job for a scanner that never saw it.
-                if not retry and not isinstance(error, httpx.ConnectError):
-                    raise
                 failure: str = f"{type(error).__name__}: {error}"
+                self._move_on(index, failure)
+                # A claim whose request may have reached a server is not sent again, to it
+                # or another: that server would hold the claimed jobs for a scanner that
+                # never saw them.
+                if not retry and not isinstance(error, NOT_SENT):
+                    raise Unanswered(f"{method} {path} got no answer ({failure})") from error
             else:
                 if response.status_code < 400:
                     body: dict[str, Any] = response.json()
@@ -70,13 +111,38 @@ class ScannerClient:
                 if response.status_code not in TRANSIENT:
                     raise _protocol_error(response)
                 failure = f"HTTP {response.status_code}"
+                self._move_on(index, failure)
+                if not retry:
+                    # A proxy's 502 or 504 may follow a claim the server behind it made.
+                    raise Unanswered(f"{method} {path} got no answer ({failure})")
             if self.stopping or waited >= self.max_retry_s:
                 raise ConnectionError(f"{method} {path} kept failing ({failure}); giving up")
-            log.warning("%s %s failed (%s); retrying in %.1f s", method, path, failure, delay)
+            failed_in_turn += 1
+            if failed_in_turn < len(self.servers):
+                continue
+            failed_in_turn = 0
             pause = delay * (0.5 + random.random())
+            log.warning(
+                "%s %s failed on every server (%s); retrying in %.1f s",
+                method,
+                path,
+                failure,
+                pause,
+            )
             await asyncio.sleep(pause)
             waited += pause
             delay = min(delay * 2, 10)
+
+    def _move_on(self, index: int, failure: str) -> None:
+        """The server at ``index`` failed: use the next one, unless a concurrent request
+        already moved on (so that two failures on one server skip no other)."""
+        if len(self.servers) == 1 or index != self._current:
+            return
+        self._current = (index + 1) % len(self.servers)
+        log.warning(
+            "server %s failed (%s); switching to %s", self.servers[index], failure, self.server
+        )
+        self.switched.set()
 
     async def heartbeat(self, *, version: str, capacity: int, agent_id: str) -> None:
         await self.call(
@@ -85,8 +151,15 @@ class ScannerClient:
             json={"version": version, "capacity": capacity, "agentId": agent_id},
         )
 
-    async def claim(self, *, limit: int) -> list[dict[str, Any]]:
-        body = await self.call("GET", "/scanner/jobs", params={"limit": limit}, retry=False)
+    async def claim(self, *, limit: int, wait: float = 0) -> list[dict[str, Any]]:
+        """Claim up to ``limit`` jobs; with ``wait``, the server answers as soon as there is
+        work, or with none after ``wait`` seconds (a long poll)."""
+        params: dict[str, Any] = {"limit": limit}
+        timeout = self.timeout
+        if wait > 0:
+            params["wait"] = wait
+            timeout = max(timeout, wait + WAIT_SLACK_S)
+        body = await self.call("GET", "/scanner/jobs", params=params, retry=False, timeout=timeout)
         jobs: list[dict[str, Any]] = body["jobs"]
         return jobs
 

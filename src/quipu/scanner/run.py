@@ -7,6 +7,7 @@ import logging
 import resource
 import signal
 import threading
+from collections.abc import Sequence
 
 from quipu.scanner.agent import Agent
 from quipu.scanner.client import ScannerClient
@@ -30,13 +31,27 @@ def new_loop() -> asyncio.AbstractEventLoop:
 
 
 def make_agent(
-    *, server: str, api_key: str, verify: bool | str, concurrency: int, heartbeat_s: float
+    *,
+    server: str | Sequence[str],
+    api_key: str,
+    verify: bool | str,
+    concurrency: int,
+    heartbeat_s: float,
+    wait_s: float = 20,
 ) -> Agent:
+    """An agent pulling work from ``server``, or from the first of several that answers."""
     # Collectors pull in SSH and probing code: load them only where a scanner runs.
     from quipu.collectors.registry import run_job
 
-    client = ScannerClient(server=server, api_key=api_key, verify=verify)
-    return Agent(client=client, collector=run_job, concurrency=concurrency, heartbeat_s=heartbeat_s)
+    servers = [server] if isinstance(server, str) else list(server)
+    client = ScannerClient(servers=servers, api_key=api_key, verify=verify)
+    return Agent(
+        client=client,
+        collector=run_job,
+        concurrency=concurrency,
+        heartbeat_s=heartbeat_s,
+        wait_s=wait_s,
+    )
 
 
 def run_in_process(agent: Agent) -> None:
