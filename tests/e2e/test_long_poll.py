@@ -9,6 +9,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -304,15 +305,19 @@ def test_a_server_of_two_workers_serves_the_protocol_and_wakes_across_workers(
                         jobs = fresh.get("/scanner/jobs").json()["jobs"]
                         claimed += [j["jobId"] for j in jobs]
                 assert sorted(claimed) == job_ids
-                polls = [LongPoll(scanner_client(server, key), wait=30) for _ in range(2)]
-                for poll in polls:
-                    poll.start()
-                    poll.started.wait()
-                time.sleep(0.5)
-                for job_id in job_ids[:2]:
-                    assert client.post(f"/scanner/jobs/{job_id}/release").status_code == 200
-                for poll in polls:
-                    poll.join(30)
+                with ExitStack() as polling:
+                    polls = [
+                        LongPoll(polling.enter_context(scanner_client(server, key)), wait=30)
+                        for _ in range(2)
+                    ]
+                    for poll in polls:
+                        poll.start()
+                        poll.started.wait()
+                    time.sleep(0.5)
+                    for job_id in job_ids[:2]:
+                        assert client.post(f"/scanner/jobs/{job_id}/release").status_code == 200
+                    for poll in polls:
+                        poll.join(30)
             woken = sorted(j["jobId"] for p in polls if p.answer for j in p.answer["jobs"])
             assert woken == job_ids[:2]
             assert max(p.seconds for p in polls) < 10

@@ -172,6 +172,22 @@ def test_limit_defaults_to_one_and_caps_at_ten(world: World) -> None:
         assert client.get("/scanner/jobs").json() == {"jobs": []}
 
 
+def test_a_claim_asked_again_under_its_id_gets_the_same_jobs(world: World) -> None:
+    with world.scanner("a") as client:
+        mine = {"limit": 3, "claimId": "lost-answer-1"}
+        first = client.get("/scanner/jobs", params=mine).json()["jobs"]
+        assert client.get("/scanner/jobs", params=mine).json()["jobs"] == first
+        assert len(first) == 3
+        fresh = client.get("/scanner/jobs", params={**mine, "claimId": "next"}).json()["jobs"]
+        assert not {j["jobId"] for j in fresh} & {j["jobId"] for j in first}
+        before = world.snapshot()
+        for bad in ("", "x" * 65, "no spaces"):
+            response = client.get("/scanner/jobs", params={**mine, "claimId": bad})
+            assert response.status_code == 422, response.text
+            assert response.json()["error"]["field"] == "claimId"
+    assert world.snapshot() == before
+
+
 def test_another_scanners_job_is_403_and_changes_nothing(world: World) -> None:
     with world.scanner("a") as a:
         job_id = a.get("/scanner/jobs").json()["jobs"][0]["jobId"]

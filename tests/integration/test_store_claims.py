@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from quipu.domain.states import ScanJobStatus
 from quipu.store import Store
-from quipu.store.statements import claim_scanner_jobs
+from quipu.store.statements import claim_for_scanner, claim_scanner_jobs
 from quipu.store.tables import ScanJobEvent, Scanner, ScannerJob, Task
 from tests.integration import factories
 from tests.integration.factories import NOW
@@ -57,6 +57,28 @@ def test_a_claim_returns_its_payload_and_logs_each_claim(store: Store) -> None:
     assert sorted((e.subject_id, e.from_status, e.to_status, e.actor) for e in events) == [
         (c.id, "pending", "claimed", "scanner:s") for c in claimed
     ]
+
+
+def test_a_claim_asked_again_under_its_id_returns_the_jobs_it_took(store: Store) -> None:
+    scanner_id = seed(store, count=5)
+    mine = {"scanner_id": scanner_id, "now": NOW, "by": "scanner:s"}
+    first = claim_for_scanner(store, limit=2, claim_id="c-1", **mine)
+    again = claim_for_scanner(store, limit=2, claim_id="c-1", **mine)
+    assert [j.id for j in again] == [j.id for j in first] and len(first) == 2
+    assert again == first  # the payload too, and no second claim counted
+    other = claim_for_scanner(store, limit=10, claim_id="c-2", **mine)
+    assert len(other) == 3 and not {j.id for j in other} & {j.id for j in first}
+    with store.transaction() as s:
+        s.get_one(ScannerJob, first[0].id).status = "running"  # started: not the claim's now
+        claims = s.scalar(select(func.count()).where(ScanJobEvent.action == "claim"))
+    assert claims == 5
+    assert [j.id for j in claim_for_scanner(store, limit=2, claim_id="c-1", **mine)] == [
+        first[1].id
+    ]
+    with store.transaction() as s:  # a claim id is the scanner's own
+        stranger = factories.scanner(s, name="remote-2").id
+    theirs = {**mine, "scanner_id": stranger}
+    assert claim_for_scanner(store, limit=2, claim_id="c-1", **theirs) == []
 
 
 def test_a_draining_scanner_claims_nothing(store: Store) -> None:

@@ -1,5 +1,5 @@
-"""The scanner client over real loopback sockets: failover between servers, and a claim that
-may have reached a server is never sent again."""
+"""The scanner client over real loopback sockets: failover between servers, and a claim
+whose answer is lost is asked again under its claim id."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+from unittest.mock import ANY
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from quipu.scanner.client import ScannerClient, Unanswered
+from quipu.scanner.client import ScannerClient
 from tests.servers import free_port
 
 BACKOFF = "failed on every server"
@@ -165,19 +167,23 @@ def test_the_client_backs_off_only_once_every_server_failed(
         assert all("switching to" in m for m in messages[n - 2 : n]), messages
 
 
-def test_a_claim_is_not_sent_again_after_a_read_timeout() -> None:
+def query(target: str) -> dict[str, str]:
+    return dict(parse_qsl(urlsplit(target).query))
+
+
+def test_a_claim_whose_answer_is_lost_is_asked_again_under_its_id_on_the_next_server() -> None:
     async def scenario() -> None:
         async with TinyServer(never) as hung, TinyServer(ok) as live:
             scanner = client(hung.url, live.url, timeout=0.3)
             try:
-                with pytest.raises(Unanswered):
-                    await scanner.claim(limit=1)
-                assert (len(hung.requests), len(live.requests)) == (1, 0)
-                # The next claim (a new one, by the agent's choice) goes to the working server.
+                assert await scanner.claim(limit=1) == [{"jobId": 1}]
                 assert scanner.server == live.url
                 assert await scanner.claim(limit=1) == [{"jobId": 1}]
             finally:
                 await scanner.aclose()
+        (lost,), (repeated, fresh) = hung.requests, live.requests
+        assert query(lost[1])["claimId"] == query(repeated[1])["claimId"]
+        assert query(fresh[1])["claimId"] != query(lost[1])["claimId"]
 
     asyncio.run(scenario())
 
@@ -190,7 +196,9 @@ def test_a_claim_is_sent_to_the_next_server_when_the_first_refuses_to_connect() 
                 assert await scanner.claim(limit=2, wait=1) == [{"jobId": 1}]
             finally:
                 await scanner.aclose()
-        assert live.requests == [("GET", "/scanner/jobs?limit=2&wait=1")]
+        ((method, target),) = live.requests
+        assert (method, urlsplit(target).path) == ("GET", "/scanner/jobs")
+        assert query(target) == {"limit": "2", "wait": "1", "claimId": ANY}
 
     asyncio.run(scenario())
 

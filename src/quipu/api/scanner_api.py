@@ -90,6 +90,19 @@ async def claim_jobs(
             "the answer comes as soon as work for this scanner exists.",
         ),
     ] = 0,
+    claim_id: Annotated[
+        str | None,
+        Query(
+            alias="claimId",
+            min_length=1,
+            max_length=64,
+            pattern=r"^[A-Za-z0-9_.-]+$",
+            description="The scanner's name for this claim (letters, digits, '_', '.', '-'; "
+            "at most 64): asked again under it, the answer is the jobs it took and the "
+            "scanner has not started, so a claim whose answer was lost can be repeated on "
+            "any node.",
+        ),
+    ] = None,
 ) -> wire.Jobs:
     """Claim pending jobs for this scanner (atomically), waiting up to ``wait`` seconds."""
     scanners.check_binding(scanner, client_ip=request.client.host if request.client else None)
@@ -97,7 +110,9 @@ async def claim_jobs(
     secrets = _secrets(request)
 
     def claim() -> list[wire.Job]:
-        return protocol.claim(store, secrets, scanner=scanner, limit=limit, now=clock.now())
+        return protocol.claim(
+            store, secrets, scanner=scanner, limit=limit, now=clock.now(), claim_id=claim_id
+        )
 
     waiters: WorkWaiters | None = getattr(request.app.state, "work_waiters", None)
     if not wait or waiters is None or waiters.closing:

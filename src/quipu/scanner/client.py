@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,9 +14,6 @@ import httpx
 log = logging.getLogger(__name__)
 
 TRANSIENT = frozenset({502, 503, 504})
-
-NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-"""Failures before the request left the scanner: safe to send again, even a claim."""
 
 WAIT_SLACK_S = 10.0
 """A long poll's HTTP timeout exceeds its wait by this much, for a busy server to answer."""
@@ -29,10 +27,6 @@ class ProtocolError(Exception):
         self.status = status
         self.code = code
         self.message = message
-
-
-class Unanswered(ConnectionError):
-    """A request that may have reached a server got no answer, and is not sent again."""
 
 
 class ScannerClient:
@@ -80,7 +74,6 @@ class ScannerClient:
         *,
         json: Any = None,
         params: Any = None,
-        retry: bool = True,
         timeout: float | None = None,
     ) -> dict[str, Any]:
         """One request; transient failures move to the next server at once, and back off
@@ -99,11 +92,6 @@ class ScannerClient:
             except httpx.TransportError as error:
                 failure: str = f"{type(error).__name__}: {error}"
                 self._move_on(index, failure)
-                # A claim whose request may have reached a server is not sent again, to it
-                # or another: that server would hold the claimed jobs for a scanner that
-                # never saw them.
-                if not retry and not isinstance(error, NOT_SENT):
-                    raise Unanswered(f"{method} {path} got no answer ({failure})") from error
             else:
                 if response.status_code < 400:
                     body: dict[str, Any] = response.json()
@@ -112,9 +100,6 @@ class ScannerClient:
                     raise _protocol_error(response)
                 failure = f"HTTP {response.status_code}"
                 self._move_on(index, failure)
-                if not retry:
-                    # A proxy's 502 or 504 may follow a claim the server behind it made.
-                    raise Unanswered(f"{method} {path} got no answer ({failure})")
             if self.stopping or waited >= self.max_retry_s:
                 raise ConnectionError(f"{method} {path} kept failing ({failure}); giving up")
             failed_in_turn += 1
@@ -153,13 +138,17 @@ class ScannerClient:
 
     async def claim(self, *, limit: int, wait: float = 0) -> list[dict[str, Any]]:
         """Claim up to ``limit`` jobs; with ``wait``, the server answers as soon as there is
-        work, or with none after ``wait`` seconds (a long poll)."""
-        params: dict[str, Any] = {"limit": limit}
+        work, or with none after ``wait`` seconds (a long poll).
+
+        A claim whose answer is lost (the server failed or timed out while answering) is
+        asked again, on whichever server works, under the same claim id: the answer is then
+        the jobs it took, so none is left held for a scanner that never saw it."""
+        params: dict[str, Any] = {"limit": limit, "claimId": uuid.uuid4().hex}
         timeout = self.timeout
         if wait > 0:
             params["wait"] = wait
             timeout = max(timeout, wait + WAIT_SLACK_S)
-        body = await self.call("GET", "/scanner/jobs", params=params, retry=False, timeout=timeout)
+        body = await self.call("GET", "/scanner/jobs", params=params, timeout=timeout)
         jobs: list[dict[str, Any]] = body["jobs"]
         return jobs
 

@@ -62,10 +62,17 @@ class ScannerRef(Protocol):
 
 
 def claim(
-    store: Store, secrets: SecretBox, *, scanner: ScannerRef, limit: int, now: datetime
+    store: Store,
+    secrets: SecretBox,
+    *,
+    scanner: ScannerRef,
+    limit: int,
+    now: datetime,
+    claim_id: str | None = None,
 ) -> list[wire.Job]:
     """Claim up to ``limit`` (at most 10) jobs for ``scanner`` and describe them for it;
-    none while it is draining.
+    none while it is draining. Asked again under the same ``claim_id``, the answer is the
+    jobs that claim took and the scanner has not started.
 
     The claim statement returns what the payloads need; a resumed job's finished systems
     are read only for jobs claimed before, and credentials once per batch. Secrets held in
@@ -75,7 +82,12 @@ def claim(
     """
     limit = max(1, min(limit, MAX_LIMIT))
     claimed = claim_for_scanner(
-        store, scanner_id=scanner.id, limit=limit, now=now, by=f"scanner:{scanner.name}"
+        store,
+        scanner_id=scanner.id,
+        limit=limit,
+        now=now,
+        by=f"scanner:{scanner.name}",
+        claim_id=claim_id,
     )
     if not claimed:
         return []

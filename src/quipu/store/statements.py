@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import enum
 import functools
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
+    Row,
+    String,
     TextClause,
     bindparam,
     func,
@@ -327,19 +329,26 @@ _NOW = bindparam("now", type_=UtcDateTime())
 CLAIM_POSTGRESQL = (
     text(
         """
-    WITH candidates AS MATERIALIZED (
+    WITH replayed AS MATERIALIZED (
+        SELECT sj.id, sj.scan_job_id, sj.task_id, sj.kind, sj.targets,
+               sj.max_probes_per_second, sj.attempts
+        FROM scanner_jobs AS sj
+        WHERE sj.scanner_id = :scanner_id AND sj.claim_id = :claim_id
+          AND sj.status = 'claimed'
+    ), candidates AS MATERIALIZED (
         SELECT sj.id
         FROM scanner_jobs AS sj
         JOIN scan_jobs AS j ON j.id = sj.scan_job_id
         JOIN scanners AS sc ON sc.id = sj.scanner_id
         WHERE sj.scanner_id = :scanner_id AND sj.status = 'pending' AND j.status = 'running'
-          AND NOT sc.draining
+          AND NOT sc.draining AND NOT EXISTS (SELECT FROM replayed)
         ORDER BY sj.id
         LIMIT :limit
         FOR UPDATE OF sj SKIP LOCKED
     ), claimed AS (
         UPDATE scanner_jobs
-        SET status = 'claimed', claimed_at = :now, attempts = scanner_jobs.attempts + 1
+        SET status = 'claimed', claimed_at = :now, claim_id = :claim_id,
+            attempts = scanner_jobs.attempts + 1
         FROM candidates
         WHERE scanner_jobs.id = candidates.id
         RETURNING scanner_jobs.id, scanner_jobs.scan_job_id, scanner_jobs.task_id,
@@ -353,24 +362,25 @@ CLAIM_POSTGRESQL = (
     )
     SELECT c.id, c.scan_job_id, c.task_id, c.kind, c.targets, c.max_probes_per_second,
            c.attempts, t.source_type, t.source_name, t.source, j.options
-    FROM claimed AS c
+    FROM (SELECT * FROM claimed UNION ALL SELECT * FROM replayed) AS c
     JOIN tasks AS t ON t.id = c.task_id
     JOIN scan_jobs AS j ON j.id = c.scan_job_id
     ORDER BY c.id
     """
     )
-    .bindparams(_NOW)
+    .bindparams(_NOW, bindparam("claim_id", type_=String()))
     .columns(**_CLAIMED_COLUMNS)
 )
 """claim_scanner_jobs: lock up to :limit pending jobs of a running scan job for a scanner that
-is not draining, skipping rows another claimer holds, mark them claimed, log the claims, and
-return what their payloads need: one statement, one round trip."""
+is not draining, skipping rows another claimer holds, mark them claimed under :claim_id, log
+the claims, and return what their payloads need: one statement, one round trip. A claim id
+that already took jobs still held unstarted returns those instead (the answer was lost)."""
 
 CLAIM_SQLITE = (
     text(
         """
     UPDATE scanner_jobs
-    SET status = 'claimed', claimed_at = :now, attempts = attempts + 1
+    SET status = 'claimed', claimed_at = :now, claim_id = :claim_id, attempts = attempts + 1
     WHERE id IN (
         SELECT sj.id
         FROM scanner_jobs AS sj
@@ -384,20 +394,53 @@ CLAIM_SQLITE = (
     RETURNING id, scan_job_id, task_id, kind, targets, max_probes_per_second, attempts
     """
     )
-    .bindparams(_NOW)
+    .bindparams(_NOW, bindparam("claim_id", type_=String()))
     .columns(targets=JSON)
 )
 """claim_scanner_jobs (SQLite): the same claim; BEGIN IMMEDIATE serializes claimers."""
 
 
+REPLAY_SQLITE = text(
+    """
+    SELECT id, scan_job_id, task_id, kind, targets, max_probes_per_second, attempts
+    FROM scanner_jobs
+    WHERE scanner_id = :scanner_id AND claim_id = :claim_id AND status = 'claimed'
+    """
+).columns(targets=JSON)
+"""The jobs a claim id took and its scanner has not started (SQLite)."""
+
+
+def _claim_params(
+    scanner_id: int, limit: int, now: datetime, by: str, claim_id: str | None
+) -> dict[str, Any]:
+    return {
+        "scanner_id": scanner_id,
+        "limit": limit,
+        "now": now,
+        "by": by[:160],
+        "claim_id": claim_id,
+    }
+
+
 def claim_scanner_jobs(
-    session: Session, *, scanner_id: int, limit: int, now: datetime, by: str
+    session: Session,
+    *,
+    scanner_id: int,
+    limit: int,
+    now: datetime,
+    by: str,
+    claim_id: str | None = None,
 ) -> list[Claimed]:
     """Claim up to ``limit`` of a scanner's pending jobs atomically (none while it drains);
-    returns them, oldest first, each claim logged in its scan job's log."""
-    params = {"scanner_id": scanner_id, "limit": limit, "now": now, "by": by[:160]}
+    returns them, oldest first, each claim logged in its scan job's log.
+
+    Under a ``claim_id`` that already took jobs the scanner has not started, those come back
+    instead: the scanner asks again when a claim's answer is lost."""
+    params = _claim_params(scanner_id, limit, now, by, claim_id)
     if session.get_bind().dialect.name == "postgresql":
         return [Claimed(**row._mapping) for row in session.execute(CLAIM_POSTGRESQL, params)]
+    if claim_id is not None and (replayed := session.execute(REPLAY_SQLITE, params).all()):
+        return _with_payloads(session, replayed)
     rows = session.execute(CLAIM_SQLITE, params).all()
     if not rows:
         return []
@@ -418,6 +461,10 @@ def claim_scanner_jobs(
             for row in rows
         ],
     )
+    return _with_payloads(session, rows)
+
+
+def _with_payloads(session: Session, rows: Sequence[Row[Any]]) -> list[Claimed]:
     tasks = {
         row.id: row
         for row in session.execute(
@@ -439,16 +486,24 @@ def claim_scanner_jobs(
 
 
 def claim_for_scanner(
-    store: Store, *, scanner_id: int, limit: int, now: datetime, by: str
+    store: Store,
+    *,
+    scanner_id: int,
+    limit: int,
+    now: datetime,
+    by: str,
+    claim_id: str | None = None,
 ) -> list[Claimed]:
     """claim_scanner_jobs as a call of its own: on PostgreSQL one statement that commits by
     itself (no BEGIN, no COMMIT round trips)."""
     if store.kind == "postgresql":
-        params = {"scanner_id": scanner_id, "limit": limit, "now": now, "by": by[:160]}
+        params = _claim_params(scanner_id, limit, now, by, claim_id)
         with store.autocommit() as conn:
             return [Claimed(**row._mapping) for row in conn.execute(CLAIM_POSTGRESQL, params)]
     with store.transaction() as session:
-        return claim_scanner_jobs(session, scanner_id=scanner_id, limit=limit, now=now, by=by)
+        return claim_scanner_jobs(
+            session, scanner_id=scanner_id, limit=limit, now=now, by=by, claim_id=claim_id
+        )
 
 
 BEAT_POSTGRESQL = text(

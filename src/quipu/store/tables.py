@@ -378,6 +378,9 @@ class ScannerJob(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime]
     claimed_at: Mapped[datetime | None]
+    claim_id: Mapped[str | None] = mapped_column(String(64))
+    """The scanner's name for the claim that took the job: asking again under it (an answer
+    lost on the way) returns the jobs it took, not new ones."""
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
 
