@@ -218,6 +218,8 @@ def _own(s: Session, *, scanner: ScannerRef, job_id: int) -> ScannerJob:
 
 
 def start(store: Store, *, scanner: ScannerRef, job_id: int, now: datetime) -> None:
+    """Mark a claimed job running; starting it twice is harmless (a scanner repeats a call
+    whose answer was lost)."""
     by = f"scanner:{scanner.name}"
     if move_own_scanner_job(
         store,
@@ -231,7 +233,8 @@ def start(store: Store, *, scanner: ScannerRef, job_id: int, now: datetime) -> N
     ):
         return
     with store.transaction() as s:  # why not: the guarded move's own answer
-        _own(s, scanner=scanner, job_id=job_id)
+        if _own(s, scanner=scanner, job_id=job_id).status == ScannerJobStatus.RUNNING:
+            return  # started twice (the first answer was lost on the way): harmless
         move_scanner_job(
             s,
             job_id=job_id,
