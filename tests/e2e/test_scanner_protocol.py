@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -306,6 +307,33 @@ def test_heartbeat_marks_online_and_rotate_key_invalidates_the_old_one(world: Wo
     with world.scanner("a") as new:
         assert new.get("/scanner/jobs").status_code == 200
     assert "api_key" not in world.admin.get(f"/api/v1/scanners/{world.scanner_ids['a']}/").json()
+
+
+def test_repeated_heartbeats_are_written_within_a_second_and_a_new_version_at_once(
+    world: World,
+) -> None:
+    scanner_id = world.scanner_ids["b"]
+
+    def seen() -> tuple[Any, str | None]:
+        with world.store.transaction() as s:
+            row = s.get_one(Scanner, scanner_id)
+            return row.last_heartbeat, row.version
+
+    beat = {"version": "1.0", "capacity": 2, "agentId": "agent-1"}
+    with world.scanner("b") as client:
+        assert client.post("/scanner/heartbeat", json=beat).status_code == 200
+        first, version = seen()
+        assert first is not None and version == "1.0"
+        time.sleep(0.2)
+        assert client.post("/scanner/heartbeat", json=beat).status_code == 200
+        deadline = time.monotonic() + 3
+        while seen()[0] == first and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert seen()[0] > first  # a repeat, taken in memory and written with the others
+        assert client.post("/scanner/heartbeat", json={**beat, "version": "1.1"}).json() == {
+            "ok": True
+        }
+        assert seen()[1] == "1.1"  # not a repeat: written before the answer
 
 
 def test_tasks_of_the_job_are_untouched_by_protocol_errors(world: World) -> None:

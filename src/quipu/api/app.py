@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
 
 import quipu
 from quipu import logs, web
@@ -34,10 +35,10 @@ from quipu.api import (
 )
 from quipu.api import scanners as scanners_api
 from quipu.api.long_poll import WorkWaiters
-from quipu.clock import clock_for
+from quipu.clock import Clock, clock_for
 from quipu.dispatch.loop import DispatchLoop
 from quipu.scanner.run import AgentThread, make_agent
-from quipu.services import auth, scanners
+from quipu.services import auth, protocol, scanners
 from quipu.settings import Settings
 from quipu.store import Store, notify
 from quipu.store.migrate import upgrade
@@ -70,6 +71,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        logs.quiet_protocol_access()
         upgrade(store.engine)
         generated = auth.ensure_admin(
             store,
@@ -100,6 +102,8 @@ def create_app(
             unsubscribe.append(store.bus.subscribe(notify.DISPATCH, lambda _: dispatcher.poke()))
         store.bus.listen(store.engine)
         _answer_long_polls_on_exit(waiters)
+        beats: protocol.Heartbeats = app.state.heartbeats
+        flushing = asyncio.create_task(_flush_heartbeats(beats, store, clock))
         agent_thread = None
         if dispatcher is not None:
             dispatcher.start()
@@ -119,6 +123,9 @@ def create_app(
             yield
         finally:
             waiters.close()
+            flushing.cancel()
+            await asyncio.gather(flushing, return_exceptions=True)
+            beats.flush(store, now=clock.now())
             if agent_thread is not None:
                 agent_thread.stop()
             if dispatcher is not None:
@@ -141,8 +148,10 @@ def create_app(
     app.state.store = store
     app.state.secrets = SecretBox.from_data_dir(settings.data_dir)
     app.state.scanner_keys = scanners.KeyCache()
+    app.state.heartbeats = protocol.Heartbeats()
     errors.install(app)
     for module in (
+        scanner_api,  # first: a fleet's calls are most of the traffic, matched soonest
         status,
         users,
         credentials,
@@ -153,7 +162,6 @@ def create_app(
         report_imports,
         reports,
         scanners_api,
-        scanner_api,
         vault,
     ):
         app.include_router(module.router)
@@ -161,6 +169,18 @@ def create_app(
     web.install(app)
     return app
 
+
+async def _flush_heartbeats(beats: protocol.Heartbeats, store: Store, clock: Clock) -> None:
+    """Write the heartbeats taken in memory, once a second."""
+    while True:
+        await asyncio.sleep(FLUSH_HEARTBEATS_S)
+        try:
+            await run_in_threadpool(beats.flush, store, now=clock.now())
+        except Exception:  # the next second tries again; the heartbeats are repeated anyway
+            log.exception("writing heartbeats failed")
+
+
+FLUSH_HEARTBEATS_S = 1.0
 
 WORKERS_ENV = "QUIPU_SERVER_WORKERS"
 """Set by ``quipu server --workers N`` for its worker processes."""

@@ -13,18 +13,21 @@ from quipu.services import auth
 from quipu.settings import Settings
 from quipu.store import Store
 
+# Dependencies that only read the app's state are ``async``: FastAPI runs a plain ``def``
+# dependency in its thread pool, a hop that costs more than what it computes.
 
-def get_store(request: Request) -> Store:
+
+async def get_store(request: Request) -> Store:
     store: Store = request.app.state.store
     return store
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def utc_now(request: Request) -> datetime:
+async def utc_now(request: Request) -> datetime:
     """The server's time (its clock: the system's, or a test's)."""
     clock: Clock = request.app.state.clock
     return clock.now()

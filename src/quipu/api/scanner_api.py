@@ -60,11 +60,15 @@ class Accepted(Ok):
 MAX_WAIT_S = 60.0
 
 
-def _scanner(
+async def _scanner(
     request: Request, store: StoreDep, x_api_key: Annotated[str | None, Header()] = None
 ) -> scanners.Caller:
+    """The calling scanner: from the key cache without leaving the event loop, else looked up
+    in the thread pool."""
     cache: scanners.KeyCache | None = getattr(request.app.state, "scanner_keys", None)
-    return scanners.authenticate(store, api_key=x_api_key, cache=cache)
+    if cache is not None and x_api_key and (caller := cache.get(scanners.key_digest(x_api_key))):
+        return caller
+    return await run_in_threadpool(scanners.authenticate, store, api_key=x_api_key, cache=cache)
 
 
 ScannerDep = Annotated[scanners.Caller, Depends(_scanner)]
@@ -134,6 +138,10 @@ async def claim_jobs(
                 if gone.done():
                     # Gone: work claimed now would wait for a scanner that never sees it.
                     return wire.Jobs(jobs=[])
+                if not woken.is_set():
+                    # Waited it out, and no work was announced: the scanner's next claim
+                    # comes at once, so claiming again now would only repeat it.
+                    return wire.Jobs(jobs=[])
     finally:
         gone.cancel()
 
@@ -202,9 +210,16 @@ def release_job(job_id: int, scanner: ScannerDep, store: StoreDep, now: Now) -> 
 
 
 @router.post("/heartbeat")
-def heartbeat(body: Heartbeat, scanner: ScannerDep, store: StoreDep, now: Now) -> Ok:
+async def heartbeat(
+    body: Heartbeat, request: Request, scanner: ScannerDep, store: StoreDep, now: Now
+) -> Ok:
     """Mark this scanner online."""
-    protocol.heartbeat(
+    beats: protocol.Heartbeats | None = getattr(request.app.state, "heartbeats", None)
+    signature = (body.agentId, body.version, body.capacity)
+    if beats is not None and beats.take(scanner.id, signature):
+        return Ok()  # a repeat: written with the others within a second
+    await run_in_threadpool(
+        protocol.heartbeat,
         store,
         scanner=scanner,
         version=body.version,
@@ -212,4 +227,6 @@ def heartbeat(body: Heartbeat, scanner: ScannerDep, store: StoreDep, now: Now) -
         agent_id=body.agentId,
         now=now,
     )
+    if beats is not None:
+        beats.wrote(scanner.id, signature)
     return Ok()

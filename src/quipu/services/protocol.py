@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
@@ -31,6 +33,7 @@ from quipu.store.secrets import SecretBox
 from quipu.store.statements import (
     Claimed,
     beat_scanner,
+    beat_scanners,
     claim_for_scanner,
     move_own_scanner_job,
     move_scanner_job,
@@ -466,6 +469,45 @@ def release(store: Store, *, scanner: ScannerRef, job_id: int, now: datetime) ->
         )
         notify(s, DISPATCH, [str(job.scan_job_id)])
     log.info("scanner job %s given back by %s (%s)", job_id, scanner.name, action)
+
+
+BeatSignature = tuple[str | None, str, int | None]
+"""What a heartbeat says besides "alive": its agent process id, version and capacity."""
+
+
+class Heartbeats:
+    """Heartbeats that repeat the last one this process wrote for a scanner (the same agent
+    process, version and capacity, within ``known_s``) are taken in memory and written for all
+    such scanners in one UPDATE every ``flush_s`` (``flush``): a fleet's heartbeats cost a
+    statement a second, not one each. Any other heartbeat is written at once by
+    :func:`heartbeat` (a new agent process releases its predecessor's jobs there)."""
+
+    def __init__(self, *, known_s: float = 60.0) -> None:
+        self.known_s = known_s
+        self._known: dict[int, tuple[BeatSignature, float]] = {}
+        self._due: set[int] = set()
+        self._lock = threading.Lock()
+
+    def take(self, scanner_id: int, signature: BeatSignature) -> bool:
+        """True when the heartbeat (its agent id, version and capacity) repeats a known one:
+        ``flush`` writes it."""
+        known = self._known.get(scanner_id)
+        if known is None or known[0] != signature or known[1] < time.monotonic():
+            return False
+        with self._lock:
+            self._due.add(scanner_id)
+        return True
+
+    def wrote(self, scanner_id: int, signature: BeatSignature) -> None:
+        """:func:`heartbeat` wrote this one: repeats of it may be taken from now on."""
+        self._known[scanner_id] = (signature, time.monotonic() + self.known_s)
+
+    def flush(self, store: Store, *, now: datetime) -> int:
+        """Write the heartbeats taken since the last flush; how many scanners they were."""
+        with self._lock:
+            due, self._due = self._due, set()
+        beat_scanners(store, scanner_ids=due, now=now)
+        return len(due)
 
 
 def heartbeat(

@@ -222,10 +222,13 @@ class Caller:
 class KeyCache:
     """API keys recently seen, by digest, so that a protocol call costs no query to
     authenticate. Entries live ``ttl_s``; a disabled or re-keyed scanner is forgotten at once
-    when its notification arrives (every node, every worker: ``forget``). A lookup that raced
-    a ``forget`` is not cached (the generation moved on)."""
+    when its notification arrives (every node, every worker: ``forget``), and everything when
+    the node's listening connection was lost (it may have missed some). A lookup that raced a
+    ``forget`` is not cached (the generation moved on). The lifetime exceeds the heartbeat
+    interval and a long poll's wait: a steady scanner is looked up once a minute, not at every
+    other call."""
 
-    def __init__(self, *, ttl_s: float = 10.0, max_entries: int = 100_000) -> None:
+    def __init__(self, *, ttl_s: float = 60.0, max_entries: int = 100_000) -> None:
         self.ttl_s = ttl_s
         self.max_entries = max_entries
         self._entries: dict[str, tuple[float, Caller]] = {}

@@ -557,6 +557,23 @@ def beat_scanner(
         return bool(moved.rowcount)  # type: ignore[attr-defined]
 
 
+def beat_scanners(store: Store, *, scanner_ids: Iterable[int], now: datetime) -> None:
+    """Repeated heartbeats of many scanners in one UPDATE, committed without waiting for the
+    disk (lost, they are repeated by the next)."""
+    ids = sorted(set(scanner_ids))
+    if not ids:
+        return
+    with store.transaction() as session:
+        if store.kind == "postgresql":
+            session.execute(text("SET LOCAL synchronous_commit = off"))
+        session.execute(
+            update(Scanner)
+            .where(Scanner.id.in_(ids))
+            .values(last_heartbeat=now)
+            .execution_options(synchronize_session=False)
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Moved:
     """A scanner job a scanner moved with one of its own calls."""
