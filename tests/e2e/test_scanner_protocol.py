@@ -275,6 +275,22 @@ def test_a_job_runs_through_start_progress_results_complete(world: World) -> Non
         assert len(stored) == 2
 
 
+def test_a_result_naming_a_credential_deleted_meanwhile_is_kept_without_it(world: World) -> None:
+    with world.scanner("a") as client:
+        job_id = client.get("/scanner/jobs").json()["jobs"][0]["jobId"]
+        client.post(f"/scanner/jobs/{job_id}/start").raise_for_status()
+        gone = {"system": "127.0.100.9", "status": "success", "credentialId": 999_999}
+        answer = client.post(f"/scanner/jobs/{job_id}/results", json={"results": [gone]})
+    assert answer.json() == {"ok": True, "accepted": 1}
+    with world.store.transaction() as s:
+        row = s.scalars(
+            select(SystemResult).where(
+                SystemResult.scanner_job_id == job_id, SystemResult.system == "127.0.100.9"
+            )
+        ).one()
+    assert (row.status, row.credential_id) == ("success", None)
+
+
 def test_pause_turns_progress_into_stop_and_withholds_work(world: World) -> None:
     with world.scanner("a") as client:
         job_id = client.get("/scanner/jobs").json()["jobs"][0]["jobId"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 import uuid
 from datetime import datetime
 
@@ -35,7 +36,9 @@ class DispatchLoop:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def tick(self, now: datetime | None = None) -> None:
+    def tick(self, now: datetime | None = None, *, sweep: bool = True) -> None:
+        """One pass; ``sweep``: also re-assign silent scanners' work and watch for stalls
+        (the loop does that at most once an interval, however often it is poked)."""
         now = now or self.clock.now()
         fire_due(self.store, settings=self.settings, now=now)
         expire_held(self.store, now=now)
@@ -44,7 +47,9 @@ class DispatchLoop:
         for job_id in running_job_ids(self.store):
             advance(self.store, job_id=job_id, settings=self.settings, now=now)
         lease_s = max(3 * self.settings.dispatch_interval_s, 5.0)
-        if hold_lease(self.store, name=SWEEPER_LEASE, holder=self.node, now=now, ttl_s=lease_s):
+        if sweep and hold_lease(
+            self.store, name=SWEEPER_LEASE, holder=self.node, now=now, ttl_s=lease_s
+        ):
             if sweep_heartbeats(self.store, settings=self.settings, now=now):
                 self.poke()
             watch(self.store, settings=self.settings, now=now)
@@ -66,10 +71,14 @@ class DispatchLoop:
 
     def _run(self) -> None:
         log.info("dispatcher %s started", self.node)
+        swept = 0.0
         while not self._stop.is_set():
             self._wake.clear()
+            sweep = time.monotonic() - swept >= self.settings.dispatch_interval_s
+            if sweep:
+                swept = time.monotonic()
             try:
-                self.tick()
+                self.tick(sweep=sweep)
             except Exception:
                 log.exception("dispatcher tick failed; retrying")
             self._wake.wait(self.settings.dispatch_interval_s)

@@ -18,7 +18,9 @@ is not raised again at once.
 
 from __future__ import annotations
 
+import ast
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -37,6 +39,9 @@ from quipu.store.events import record_event
 from quipu.store.tables import Alarm, ScanJob, ScanJobEvent, Scanner, ScannerJob, SystemResult, Task
 
 log = logging.getLogger(__name__)
+
+_NAMED = re.compile(r"""Scanner ('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*") """)
+"""The scanner a re-assignment's log entry names (``Scanner 'name' went silent...``)."""
 
 STALL_KINDS = ("unclaimed", "unstarted", "overrun", "scanner_silent")
 OVERRUN_MIN_S = 60.0
@@ -136,15 +141,24 @@ class _Context:
     s: Session
     settings: Settings
     now: datetime
-    scanners: dict[int, Scanner] = field(default_factory=dict)
     tasks: dict[int, Task] = field(default_factory=dict)
+    _scanners: dict[int, Scanner | None] = field(default_factory=dict)
+    """The scanners read so far: only those the work in question names (a fleet's
+    thousands of idle scanners are not read each tick)."""
+
+    def scanner(self, scanner_id: int | None) -> Scanner | None:
+        if scanner_id is None:
+            return None
+        if scanner_id not in self._scanners:
+            self._scanners[scanner_id] = self.s.get(Scanner, scanner_id)
+        return self._scanners[scanner_id]
 
     def name(self, scanner_id: int | None) -> str:
-        sc = self.scanners.get(scanner_id) if scanner_id is not None else None
+        sc = self.scanner(scanner_id)
         return sc.name if sc is not None else "?"
 
     def online(self, scanner_id: int | None) -> bool:
-        sc = self.scanners.get(scanner_id) if scanner_id is not None else None
+        sc = self.scanner(scanner_id)
         return sc is not None and is_online(
             sc, now=self.now, timeout_s=self.settings.heartbeat_timeout_s
         )
@@ -152,8 +166,11 @@ class _Context:
     def source_scanners(self, task: Task) -> list[Scanner]:
         ids = task.source.get("scanner_ids") or []
         if ids:
-            return [self.scanners[i] for i in ids if i in self.scanners]
-        return [sc for sc in self.scanners.values() if sc.name == BUILTIN_NAME]
+            return [sc for i in ids if (sc := self.scanner(i)) is not None]
+        return list(self.s.scalars(select(Scanner).where(Scanner.name == BUILTIN_NAME)))
+
+    def named(self, name: str) -> Scanner | None:
+        return self.s.scalar(select(Scanner).where(Scanner.name == name))
 
 
 def watch(store: Store, *, settings: Settings, now: datetime) -> int:
@@ -161,7 +178,6 @@ def watch(store: Store, *, settings: Settings, now: datetime) -> int:
     raised = 0
     with store.transaction() as s:
         ctx = _Context(s=s, settings=settings, now=now)
-        ctx.scanners = {sc.id: sc for sc in s.scalars(select(Scanner))}
         open_alarms = list(
             s.scalars(select(Alarm).where(Alarm.resolved_at.is_(None), Alarm.kind.in_(STALL_KINDS)))
         )
@@ -295,7 +311,7 @@ def _stalls(ctx: _Context, open_alarms: list[Alarm]) -> Iterable[Stall]:
             if waited >= settings.stall_unclaimed_s:
                 unclaimed.setdefault((job.task_id, job.scanner_id), []).append((job, waited))
             continue
-        scanner = ctx.scanners.get(job.scanner_id) if job.scanner_id is not None else None
+        scanner = ctx.scanner(job.scanner_id)
         silent = (
             scanner is not None
             and not ctx.online(scanner.id)
@@ -438,10 +454,8 @@ def _silent_moves(
         )
         if before:
             continue  # raised for this move already, and resolved since
-        silent = next(
-            (sc for sc in ctx.scanners.values() if message.startswith(f"Scanner {sc.name!r} ")),
-            None,
-        )
+        named = _NAMED.match(message)
+        silent = ctx.named(ast.literal_eval(named.group(1))) if named else None
         if silent is None or ctx.online(silent.id):
             continue
         task = ctx.tasks[job.task_id]

@@ -28,14 +28,21 @@ def sweep_heartbeats(store: Store, *, settings: Settings, now: datetime) -> int:
     cutoff = now - timedelta(seconds=settings.heartbeat_timeout_s)
     moved = 0
     with store.transaction() as s:
-        scanners = list(s.scalars(select(Scanner).where(Scanner.enabled.is_(True))))
-        offline = {sc.id for sc in scanners if (sc.last_heartbeat or sc.created_at) <= cutoff}
-        online = [sc for sc in scanners if sc.id not in offline]
+        # The work first, in SQL: a fleet's thousands of scanners are read only when some of
+        # them went silent holding work.
+        gone_quiet = and_(
+            Scanner.enabled.is_(True),
+            or_(
+                Scanner.last_heartbeat <= cutoff,
+                and_(Scanner.last_heartbeat.is_(None), Scanner.created_at <= cutoff),
+            ),
+        )
         stranded = list(
             s.scalars(
                 select(ScannerJob)
+                .join(Scanner, Scanner.id == ScannerJob.scanner_id)
                 .where(
-                    ScannerJob.scanner_id.in_(offline),
+                    gone_quiet,
                     or_(
                         ScannerJob.status == ScannerJobStatus.PENDING.value,
                         and_(
@@ -46,9 +53,14 @@ def sweep_heartbeats(store: Store, *, settings: Settings, now: datetime) -> int:
                     ),
                 )
                 .order_by(ScannerJob.id)
-                .with_for_update(skip_locked=True)
+                .with_for_update(of=ScannerJob, skip_locked=True)
             )
         )
+        if not stranded:
+            return 0
+        scanners = list(s.scalars(select(Scanner).where(Scanner.enabled.is_(True))))
+        offline = {sc.id for sc in scanners if (sc.last_heartbeat or sc.created_at) <= cutoff}
+        online = [sc for sc in scanners if sc.id not in offline]
         names = {sc.id: sc.name for sc in scanners}
         turn = itertools.count()
         for job in stranded:

@@ -9,8 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -32,14 +31,15 @@ from quipu.store.notify import DISPATCH, notify
 from quipu.store.secrets import SecretBox
 from quipu.store.statements import (
     Claimed,
+    add_results,
     beat_scanner,
     beat_scanners,
     claim_for_scanner,
     move_own_scanner_job,
     move_scanner_job,
+    record_progress,
 )
 from quipu.store.tables import (
-    OPEN_SCANNER_JOBS,
     Credential,
     ScanJob,
     Scanner,
@@ -214,10 +214,23 @@ def _fail_claimed(store: Store, *, job_id: int, message: str, now: datetime) -> 
 def _own(s: Session, *, scanner: ScannerRef, job_id: int) -> ScannerJob:
     job = s.get(ScannerJob, job_id)
     if job is None:
-        raise NotFound(f"Scanner job {job_id} does not exist.")
-    if job.scanner_id != scanner.id:
-        raise Forbidden(f'Scanner job {job_id} is not assigned to scanner "{scanner.name}".')
+        raise _missing(job_id)
+    _check_own(scanner, job_id=job_id, owner_id=job.scanner_id)
     return job
+
+
+def _ended(job_id: int, status: str) -> Conflict:
+    return Conflict(f"Scanner job {job_id} is {status} and cannot take more results.")
+
+
+def _missing(job_id: int) -> NotFound:
+    return NotFound(f"Scanner job {job_id} does not exist.")
+
+
+def _check_own(scanner: ScannerRef, *, job_id: int, owner_id: int | None) -> None:
+    """403 for another scanner's job."""
+    if owner_id != scanner.id:
+        raise Forbidden(f'Scanner job {job_id} is not assigned to scanner "{scanner.name}".')
 
 
 def start(store: Store, *, scanner: ScannerRef, job_id: int, now: datetime) -> None:
@@ -252,21 +265,15 @@ def progress(
     store: Store, *, scanner: ScannerRef, job_id: int, progress_count: int, result_count: int
 ) -> str:
     """Record progress; ``stop`` when the scan job was paused or canceled (or the job ended)."""
-    with store.transaction() as s:
-        status = s.scalar(
-            update(ScannerJob)
-            .where(
-                ScannerJob.id == job_id,
-                ScannerJob.scanner_id == scanner.id,
-                text(f"scanner_jobs.{OPEN_SCANNER_JOBS}"),
-            )
-            .values(progress_count=progress_count, result_count=result_count)
-            .returning(
-                select(ScanJob.status).where(ScanJob.id == ScannerJob.scan_job_id).scalar_subquery()
-            )
-            .execution_options(synchronize_session=False)
-        )
-        if status is None:
+    status = record_progress(
+        store,
+        job_id=job_id,
+        scanner_id=scanner.id,
+        progress_count=progress_count,
+        result_count=result_count,
+    )
+    if status is None:
+        with store.transaction() as s:
             job = _own(s, scanner=scanner, job_id=job_id)
             if ScannerJobStatus(job.status) in SCANNER_JOB_FINAL:
                 return "stop"
@@ -283,12 +290,24 @@ def upload_results(
     now: datetime,
 ) -> int:
     """Store results, idempotent per (task, system); returns how many were new."""
+    unique = list({r.system: r for r in results}.values())
+    if results and store.kind == "postgresql":
+        rows = [r.model_dump(include=_RESULT_FIELDS, mode="json") for r in unique]
+        outcome = add_results(store, job_id=job_id, scanner_id=scanner.id, rows=rows, now=now)
+        if outcome is None:
+            raise _missing(job_id)
+        _check_own(scanner, job_id=job_id, owner_id=outcome.scanner_id)
+        if ScannerJobStatus(outcome.status) in SCANNER_JOB_FINAL:
+            raise _ended(job_id, outcome.status)
+        return outcome.added
     with store.transaction() as s:
         job = _own(s, scanner=scanner, job_id=job_id)
         if ScannerJobStatus(job.status) in SCANNER_JOB_FINAL:
-            raise Conflict(f"Scanner job {job_id} is {job.status} and cannot take more results.")
+            raise _ended(job_id, job.status)
         if not results:
             return 0
+        named = {r.credential_id for r in unique if r.credential_id is not None}
+        known = set(s.scalars(select(Credential.id).where(Credential.id.in_(named))))
         rows = [
             {
                 "scan_job_id": job.scan_job_id,
@@ -298,37 +317,23 @@ def upload_results(
                 "port": r.port,
                 "status": r.status,
                 "message": r.message,
-                "credential_id": r.credential_id,
+                # A credential deleted since the job was claimed is not referenced.
+                "credential_id": r.credential_id if r.credential_id in known else None,
                 "facts": r.facts,
                 "created_at": now,
             }
-            for r in {r.system: r for r in results}.values()
+            for r in unique
         ]
-        insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
-        stmt = (
-            insert(SystemResult)
+        stmt = (  # SQLite: PostgreSQL took the one-statement way above
+            sqlite_insert(SystemResult)
             .values(rows)
             .on_conflict_do_nothing(index_elements=["task_id", "system"])
             .returning(SystemResult.id)
         )
-        added = len(s.scalars(stmt).all())
-        if any(r.credential_id is not None for r in results):
-            _drop_unknown_credentials(s, job=job)
-    return added
+        return len(s.scalars(stmt).all())
 
 
-def _drop_unknown_credentials(s: Session, *, job: ScannerJob) -> None:
-    # A credential deleted since the job started must not break the foreign key.
-    known = select(Credential.id)
-    s.execute(
-        update(SystemResult)
-        .where(
-            SystemResult.scanner_job_id == job.id,
-            SystemResult.credential_id.is_not(None),
-            SystemResult.credential_id.not_in(known),
-        )
-        .values(credential_id=None)
-    )
+_RESULT_FIELDS = {"system", "port", "status", "message", "credential_id", "facts"}
 
 
 def complete(

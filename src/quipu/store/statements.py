@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -583,6 +584,99 @@ class Moved:
     task_id: int
     last: bool
     """No other scanner job of its task is open: the task's work may be over."""
+
+
+PROGRESS_POSTGRESQL = text(
+    f"""
+    WITH commit_mode AS (SELECT set_config('synchronous_commit', 'off', true))
+    UPDATE scanner_jobs
+    SET progress_count = :progress_count, result_count = :result_count
+    FROM commit_mode
+    WHERE scanner_jobs.id = :job_id AND scanner_jobs.scanner_id = :scanner_id
+      AND scanner_jobs.{OPEN_SCANNER_JOBS}
+    RETURNING (SELECT j.status FROM scan_jobs AS j WHERE j.id = scanner_jobs.scan_job_id)
+    """
+)
+"""record_progress: committed without waiting for the disk (the next report repeats it)."""
+
+
+def record_progress(
+    store: Store, *, job_id: int, scanner_id: int, progress_count: int, result_count: int
+) -> str | None:
+    """A scanner's progress on its unfinished job in one statement; its scan job's status, or
+    None when the job is not the scanner's or has ended (the caller finds out which)."""
+    params = {
+        "job_id": job_id,
+        "scanner_id": scanner_id,
+        "progress_count": progress_count,
+        "result_count": result_count,
+    }
+    if store.kind == "postgresql":
+        with store.autocommit() as conn:
+            status = conn.scalar(PROGRESS_POSTGRESQL, params)
+    else:
+        with store.transaction() as session:
+            status = session.scalar(
+                update(ScannerJob)
+                .where(
+                    ScannerJob.id == job_id,
+                    ScannerJob.scanner_id == scanner_id,
+                    text(f"scanner_jobs.{OPEN_SCANNER_JOBS}"),
+                )
+                .values(progress_count=progress_count, result_count=result_count)
+                .returning(
+                    select(ScanJob.status)
+                    .where(ScanJob.id == ScannerJob.scan_job_id)
+                    .scalar_subquery()
+                )
+                .execution_options(synchronize_session=False)
+            )
+    return None if status is None else str(status)
+
+
+ADD_RESULTS_POSTGRESQL = text(
+    f"""
+    WITH own AS MATERIALIZED (
+        SELECT id, scan_job_id, task_id, scanner_id, status
+        FROM scanner_jobs WHERE id = :job_id
+    ), added AS (
+        INSERT INTO system_results (scan_job_id, task_id, scanner_job_id, system, port, status,
+                                    message, credential_id, facts, created_at)
+        SELECT own.scan_job_id, own.task_id, own.id, r.system, r.port, r.status, r.message,
+               (SELECT c.id FROM credentials AS c WHERE c.id = r.credential_id), r.facts, :now
+        FROM own CROSS JOIN json_to_recordset(CAST(:rows AS json)) AS r(
+            system text, port integer, status text, message text, credential_id bigint,
+            facts json)
+        WHERE own.scanner_id = :scanner_id AND own.{OPEN_SCANNER_JOBS}
+        ON CONFLICT (task_id, system) DO NOTHING
+        RETURNING 1
+    )
+    SELECT own.scanner_id, own.status, (SELECT count(*) FROM added) AS added FROM own
+    """
+).bindparams(_NOW)
+"""add_results: a scanner's results for its unfinished job, one row per system (a system it
+uploaded before is kept as it was), in one statement; a credential deleted since the job was
+claimed is not referenced."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResultsAdded:
+    scanner_id: int | None
+    status: str
+    added: int
+    """Rows new to the database (0 when the job was not the scanner's or had ended)."""
+
+
+def add_results(
+    store: Store, *, job_id: int, scanner_id: int, rows: Sequence[Mapping[str, Any]], now: datetime
+) -> ResultsAdded | None:
+    """Results of a scanner job in one statement committed on its own (PostgreSQL), the job's
+    owner and status beside them for the caller to explain a refusal; None when there is no
+    such job. ``rows``: system, port, status, message, credential_id, facts."""
+    params = {"job_id": job_id, "scanner_id": scanner_id, "rows": json.dumps(rows), "now": now}
+    with store.autocommit() as conn:
+        row = conn.execute(ADD_RESULTS_POSTGRESQL, params).first()
+    return None if row is None else ResultsAdded(**row._mapping)
 
 
 def move_own_scanner_job(
