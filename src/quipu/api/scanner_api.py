@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -126,9 +127,13 @@ async def claim_jobs(
     gone = asyncio.ensure_future(_disconnected(request))
     try:
         with waiters.waiting(scanner.id) as woken:
+            # A scanner this process knows has no work waits without a claim first: an idle
+            # fleet's long polls cost no statement until work is announced.
+            known_idle = waiters.known_idle(scanner.id)
             while True:
                 woken.clear()
-                jobs = await run_in_threadpool(claim)
+                jobs = [] if known_idle else await _claim_noting_idle(waiters, scanner.id, claim)
+                known_idle = False
                 left = deadline - time.monotonic()
                 if jobs or left <= 0 or waiters.closing:
                     return wire.Jobs(jobs=jobs)
@@ -144,6 +149,16 @@ async def claim_jobs(
                     return wire.Jobs(jobs=[])
     finally:
         gone.cancel()
+
+
+async def _claim_noting_idle(
+    waiters: WorkWaiters, scanner_id: int, claim: Callable[[], list[wire.Job]]
+) -> list[wire.Job]:
+    since = waiters.before_claim()
+    jobs = await run_in_threadpool(claim)
+    if not jobs:
+        waiters.found_nothing(scanner_id, since=since)
+    return jobs
 
 
 async def _disconnected(request: Request) -> None:
