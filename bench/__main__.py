@@ -24,6 +24,7 @@ BENCHMARKS = (
     "inspection",
     "reports",
     "claims",
+    "fleet",
     "reassign",
     "vcenter",
     "satellite",

@@ -196,6 +196,7 @@ class Server:
                 env=full_env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                start_new_session=True,  # a group of its own, worker processes included
             )
         server = cls(f"http://127.0.0.1:{port}", password, process, log_path, full_env)
         deadline = time.monotonic() + 60
@@ -224,6 +225,12 @@ class Server:
         return httpx.Client(
             base_url=self.url, headers={"Authorization": f"Token {token}"}, timeout=60
         )
+
+    def kill(self) -> None:
+        """SIGKILL the server and its worker processes at once: a node lost."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
 
     def stop(self) -> None:
         if self.process.poll() is None:
