@@ -671,7 +671,13 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], list[str], bool]:
         node_args = ["--no-builtin-scanner", "--workers", str(plan.workers)]
         nodes = []
         for n in range(2):
-            node = Server.start(data_dir=data / f"node-{n}", database_url=url, args=node_args)
+            node = Server.start(
+                data_dir=data / f"node-{n}",
+                database_url=url,
+                args=node_args,
+                # Small in smoke runs, which share the database server with other tests.
+                env={"QUIPU_DB_POOL_SIZE": "8" if args.smoke else "40"},
+            )
             stack.callback(node.stop)
             nodes.append(node)
         store = Store.from_url(url)

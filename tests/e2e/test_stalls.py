@@ -479,8 +479,14 @@ def test_work_of_a_silent_scanner_moved_to_another_is_said_by_an_alarm(world: Wo
     world.clock.advance(3700)  # the hand scanner goes silent; the real one keeps beating
     job = world.wait_job(job_id, "completed", "failed")
     assert job["status"] == "completed", job["status_message"]
-    every = world.api.get("/api/v1/alarms/").json()["results"]
-    (alarm,) = [a for a in every if a["kind"] == "scanner_silent"]
+
+    def silent() -> list[dict[str, Any]]:
+        every = world.api.get("/api/v1/alarms/").json()["results"]
+        return [a for a in every if a["kind"] == "scanner_silent"]
+
+    # Resolved by the dispatcher's next watch (at most an interval after the work ended).
+    wait_until(lambda: all(a["resolved_at"] for a in silent()), what="the alarm resolved")
+    (alarm,) = silent()
     assert alarm["scanner_job_id"] == claimed["jobId"]
     assert alarm["scanner_name"] == "hand"
     assert alarm["message"] == (

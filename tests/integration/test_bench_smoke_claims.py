@@ -49,7 +49,7 @@ def test_smoke_mode_prints_every_figure_and_drops_its_databases(tmp_path: Path) 
         text=True,
     )
     stdout, stderr = process.communicate(timeout=240)
-    assert process.returncode == 0, stderr[-3000:]
+    assert process.returncode == 0, stdout[-3000:] + stderr[-3000:]
     lines = stdout.splitlines()
     assert any(re.fullmatch(r"bench machine: cores=\d+ .* pgqueuer=\S+ loop=\w+", x) for x in lines)
     figures = [match for line in lines if (match := FIGURE.fullmatch(line))]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +23,20 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
     # As many kept connections as the server's threads that may use one at once (AnyIO's
     # default 40): an overflow connection is opened and closed per use, and a PostgreSQL
     # backend costs milliseconds to start.
-    kwargs.setdefault("pool_size", 40)
+    kwargs.setdefault("pool_size", _pool_size())
     kwargs.setdefault("max_overflow", 5)
     # No pre-ping: it is a round trip on every checkout, on every protocol call. A
     # connection the database dropped fails one request and the pool replaces it.
     kwargs.setdefault("pool_pre_ping", False)
     return sa.create_engine(url, **kwargs)
+
+
+def _pool_size() -> int:
+    """``QUIPU_DB_POOL_SIZE`` (default 40): fewer where many processes share one PostgreSQL."""
+    value = os.environ.get("QUIPU_DB_POOL_SIZE", "40")
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"QUIPU_DB_POOL_SIZE must be a whole number of at least 1, not {value!r}")
+    return int(value)
 
 
 def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
