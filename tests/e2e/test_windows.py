@@ -134,8 +134,10 @@ def test_a_job_whose_window_closes_is_deferred_and_resumes_without_rescanning(
         scan = lab_scan(api, lab, source_windows=[OFFICE])
         job_id = api.post(f"/api/v1/scans/{scan['id']}/jobs/").json()["id"]
         deadline = time.monotonic() + 60
-        while api.get(f"/api/v1/jobs/{job_id}/").json()["tasks"][1]["status"] != "running":
-            assert time.monotonic() < deadline, "inspection never started"
+        while (job := api.get(f"/api/v1/jobs/{job_id}/").json())["tasks"][1]["status"] != (
+            "running"
+        ):
+            assert time.monotonic() < deadline, f"inspection never started: {job}"
             time.sleep(0.02)
         clock.set(paris(2027, 1, 7, 18, 0, 1))
         job = wait_for(api, job_id, "pending", "completed", "failed", timeout=10)

@@ -118,7 +118,15 @@ def server(
         os.environ["QUIPU_BUILTIN_SCANNER_URL"] = builtin.url
         os.environ["QUIPU_BUILTIN_SCANNER_VERIFY"] = str(builtin.verify).lower()
         os.environ["QUIPU_BUILTIN_SCANNER_CONCURRENCY"] = str(builtin.concurrency)
-    uvicorn.run("quipu.api.app:app_from_env", factory=True, workers=workers, **options)
+    uvicorn.run(
+        "quipu.api.app:app_from_env",
+        factory=True,
+        workers=workers,
+        # uvicorn kills a worker that misses a 5 s health check, dropping the requests it
+        # holds; a worker starting up or collecting garbage on a loaded machine is not hung.
+        timeout_worker_healthcheck=30,
+        **options,
+    )
 
 
 @scanner_app.command("run")
