@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
-import gc
 import logging
 import os
 import signal
@@ -120,7 +119,6 @@ def create_app(
                 )
             )
             agent_thread.start()
-        _tune_garbage_collector()
         try:
             yield
         finally:
@@ -170,19 +168,6 @@ def create_app(
     app.include_router(reports.router_v2)
     web.install(app)
     return app
-
-
-def _tune_garbage_collector() -> None:
-    """What exists once the server is up (modules, the app, its models) lives as long as the
-    process: freeze it, so that collections stop walking it, and collect less often. A node
-    holding 5,000 scanners' connections otherwise paused for hundreds of milliseconds at
-    a time, and spent 9.5% of a core per 1,000 idle scanners against 5.7% so. Only in a
-    server process (the app served by a test client leaves the collector as it is)."""
-    if threading.current_thread() is not threading.main_thread():
-        return
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
 
 
 async def _flush_heartbeats(beats: protocol.Heartbeats, store: Store, clock: Clock) -> None:
