@@ -3,12 +3,13 @@ services directly: phases, outcomes, serial queue, pause and resume, cancel, swe
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from quipu import wire
 from quipu.dispatch.dispatcher import advance
@@ -182,6 +183,45 @@ def test_a_job_connects_then_inspects_then_completes(
         job.systems_unreachable,
     ) == (9, 3, 0, 6)
     assert job.end_time == NOW
+
+
+def test_work_that_ends_while_the_dispatcher_counts_is_counted_when_its_task_ends(
+    store: Store, settings: Settings, box: SecretBox, tmp_path: Path
+) -> None:
+    local = builtin(store, tmp_path)
+    scan_id = add_scan(store, box)
+    job_id = scan_jobs.start(store, scan_id=scan_id, now=NOW, by="user:admin").id
+    loop = DispatchLoop(store, settings=settings)
+    reachable = {"127.0.100.1", "127.0.100.2", "127.0.100.5"}
+    loop.tick(NOW)
+    work(store, box, scanner=local, reachable=reachable)
+    loop.tick(NOW)
+    assert next(t for t in job_of(store, job_id).tasks if t.kind == "inspect").status == "running"
+
+    # The inspection's results arrive and its work ends just after a pass counted results.
+    # (On SQLite the scanner waits for the pass to commit; on PostgreSQL it does not.)
+    finishing = threading.Thread(
+        target=work, args=(store, box), kwargs={"scanner": local, "reachable": reachable}
+    )
+    waits = 10.0 if store.engine.dialect.name == "postgresql" else 0.0
+
+    def finish_meanwhile(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if not finishing.is_alive() and finishing.ident is None:
+            if "FROM system_results" in statement and "GROUP BY" in statement:
+                finishing.start()
+                finishing.join(timeout=waits)
+
+    event.listen(store.engine, "after_cursor_execute", finish_meanwhile)
+    try:
+        advance(store, job_id=job_id, settings=settings, now=NOW)
+    finally:
+        event.remove(store.engine, "after_cursor_execute", finish_meanwhile)
+    finishing.join()
+    loop.tick(NOW)
+
+    job = job_of(store, job_id)
+    assert job.status == "completed", job.status_message
+    assert (job.systems_count, job.systems_scanned, job.systems_unreachable) == (9, 3, 6)
 
 
 def test_zero_reachable_fails_the_job_at_inspection_saying_so(

@@ -134,8 +134,7 @@ class JobAdvancer:
         the job may still retry them."""
 
     def run(self) -> None:
-        self._count_results()
-        self._finish_tasks()
+        self._finish_tasks(count=True)
         if self._retry_offline():
             return
         connect = [t for t in self.tasks if t.kind == TaskKind.CONNECT]
@@ -175,8 +174,14 @@ class JobAdvancer:
             task.systems_failed = c["failed"]
             task.systems_unreachable = c["unreachable"]
 
-    def _finish_tasks(self) -> None:
-        """End every running task whose scanner jobs have all ended."""
+    def _finish_tasks(self, *, count: bool = False) -> None:
+        """End every running task whose scanner jobs have all ended.
+
+        Results are counted after the scanner jobs' states are read, never before: a scanner
+        writes its results before it ends its job, so a job seen ended has its results seen
+        too. (Counted first, a job that ended in between would end its task short.) The
+        counts are taken when ``count`` asks for them or when some task is ending.
+        """
         # Counts and failures only: reading every scanner job of a large scan job on each
         # completion would make a scan job's cost grow with the square of its size.
         # A retried task keeps the scanner jobs of its earlier runs for the record; only
@@ -203,10 +208,13 @@ class JobAdvancer:
             )
         ):
             failed.setdefault(task_id, []).append(message)
+        ending = [
+            t for t in self.tasks if t.status == TaskStatus.RUNNING and not still_open.get(t.id)
+        ]
+        if count or ending:
+            self._count_results()
         self.offline = []
-        for task in self.tasks:
-            if task.status != TaskStatus.RUNNING or still_open.get(task.id):
-                continue
+        for task in ending:
             failures = failed.get(task.id, [])
             if self._found_nothing(task, failures) and self._retries_left():
                 self.offline.append(task)
