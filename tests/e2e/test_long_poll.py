@@ -128,6 +128,30 @@ def test_a_long_poll_answers_as_soon_as_work_is_given_back(server: RunningServer
         store.dispose()
 
 
+def test_a_long_poll_whose_claim_passed_over_locked_work_takes_it_once_unlocked(
+    server: RunningServer,
+) -> None:
+    """A sweep or another claim holding the rows an instant is no proof of no work: the
+    poll does not wait out its whole wait for an announcement that never comes."""
+    _, key = add_scanner(server, "a")
+    store = Store.from_url(server.database_url)
+    try:
+        [job_id] = seed_work(store, scanner_name="a", count=1)
+        with scanner_client(server, key) as client:
+            poll = LongPoll(client, wait=30)
+            with store.transaction() as s:
+                s.execute(select(ScannerJob).where(ScannerJob.id == job_id).with_for_update())
+                poll.start()
+                poll.started.wait()
+                time.sleep(1.0)  # the poll's claim met the locked row
+            poll.join(30)
+        assert poll.error is None
+        assert poll.answer is not None and [j["jobId"] for j in poll.answer["jobs"]] == [job_id]
+        assert poll.seconds < 10, f"claimed after {poll.seconds:.2f} s of a 30 s wait"
+    finally:
+        store.dispose()
+
+
 def test_a_long_poll_gets_the_work_of_a_scan_started_meanwhile(server: RunningServer) -> None:
     scanner_id, key = add_scanner(server, "lab")
     with server.client() as admin:

@@ -16,6 +16,7 @@ from quipu.api.deps import Now, StoreDep
 from quipu.api.long_poll import WorkWaiters
 from quipu.clock import Clock
 from quipu.services import protocol, scanners
+from quipu.store import Store
 from quipu.store.secrets import SecretBox
 
 router = APIRouter(prefix="/scanner", tags=["scanner protocol"])
@@ -132,18 +133,25 @@ async def claim_jobs(
             known_idle = waiters.known_idle(scanner.id)
             while True:
                 woken.clear()
-                jobs = [] if known_idle else await _claim_noting_idle(waiters, scanner.id, claim)
+                jobs: list[wire.Job] = []
+                held = False
+                if not known_idle:
+                    jobs, held = await _claim_noting_idle(waiters, store, scanner.id, claim)
                 known_idle = False
                 left = deadline - time.monotonic()
                 if jobs or left <= 0 or waiters.closing:
                     return wire.Jobs(jobs=jobs)
                 wake = asyncio.ensure_future(woken.wait())
-                await asyncio.wait({wake, gone}, timeout=left, return_when="FIRST_COMPLETED")
+                await asyncio.wait(
+                    {wake, gone},
+                    timeout=min(left, HELD_RETRY_S) if held else left,
+                    return_when="FIRST_COMPLETED",
+                )
                 wake.cancel()
                 if gone.done():
                     # Gone: work claimed now would wait for a scanner that never sees it.
                     return wire.Jobs(jobs=[])
-                if not woken.is_set():
+                if not woken.is_set() and not held:
                     # Waited it out, and no work was announced: the scanner's next claim
                     # comes at once, so claiming again now would only repeat it.
                     return wire.Jobs(jobs=[])
@@ -151,14 +159,25 @@ async def claim_jobs(
         gone.cancel()
 
 
+HELD_RETRY_S = 0.2
+"""How soon a long poll claims again when its claim passed over work another transaction
+held locked (no announcement comes for that work: it was there all along)."""
+
+
 async def _claim_noting_idle(
-    waiters: WorkWaiters, scanner_id: int, claim: Callable[[], list[wire.Job]]
-) -> list[wire.Job]:
+    waiters: WorkWaiters, store: Store, scanner_id: int, claim: Callable[[], list[wire.Job]]
+) -> tuple[list[wire.Job], bool]:
+    """A claim; with nothing claimed, whether work was there but held by another
+    transaction (a concurrent claim, a sweep) or truly none (the scanner is then known
+    idle until work is announced for it)."""
     since = waiters.before_claim()
     jobs = await run_in_threadpool(claim)
-    if not jobs:
-        waiters.found_nothing(scanner_id, since=since)
-    return jobs
+    if jobs:
+        return jobs, False
+    if await run_in_threadpool(protocol.has_work, store, scanner_id=scanner_id):
+        return [], True
+    waiters.found_nothing(scanner_id, since=since)
+    return [], False
 
 
 async def _disconnected(request: Request) -> None:

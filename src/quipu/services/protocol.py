@@ -35,6 +35,7 @@ from quipu.store.statements import (
     beat_scanner,
     beat_scanners,
     claim_for_scanner,
+    claimable,
     move_own_scanner_job,
     move_scanner_job,
     record_progress,
@@ -62,6 +63,12 @@ class ScannerRef(Protocol):
     def id(self) -> int: ...
     @property
     def name(self) -> str: ...
+
+
+def has_work(store: Store, *, scanner_id: int) -> bool:
+    """A claim for ``scanner_id`` would find work, were its rows not held by another
+    transaction this instant: an empty claim on PostgreSQL passes over locked rows."""
+    return claimable(store, scanner_id=scanner_id)
 
 
 def claim(

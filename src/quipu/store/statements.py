@@ -507,6 +507,33 @@ def claim_for_scanner(
         )
 
 
+CLAIMABLE = text(
+    """
+    SELECT EXISTS (
+        SELECT FROM scanner_jobs AS sj
+        JOIN scan_jobs AS j ON j.id = sj.scan_job_id
+        JOIN scanners AS sc ON sc.id = sj.scanner_id
+        WHERE sj.scanner_id = :scanner_id AND sj.status = 'pending' AND j.status = 'running'
+          AND NOT sc.draining
+    )
+    """
+)
+"""What a claim would take exists, locked or not."""
+
+
+def claimable(store: Store, *, scanner_id: int) -> bool:
+    """A scanner has work a claim would take, whoever holds its rows locked this instant.
+
+    On PostgreSQL a claim passes over rows another transaction holds (a concurrent claim, a
+    sweep), so an empty claim is not proof that a scanner has no work; this is."""
+    params = {"scanner_id": scanner_id}
+    if store.kind == "postgresql":
+        with store.autocommit() as conn:
+            return bool(conn.execute(CLAIMABLE, params).scalar())
+    with store.transaction() as session:
+        return bool(session.execute(CLAIMABLE, params).scalar())
+
+
 BEAT_POSTGRESQL = text(
     """
     WITH commit_mode AS (SELECT set_config('synchronous_commit', 'off', true))
