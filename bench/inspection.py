@@ -35,8 +35,8 @@ from typing import Any
 from bench.machine import machine, version
 from quipu.collectors.network import script
 from quipu.collectors.network.inspect import inspect_many
-from quipu.collectors.network.models import Credential, SystemResult
 from quipu.lab import Lab, lab_down, lab_up
+from quipu.wire import Credential, SystemResult
 
 RESULTS = Path(__file__).parent / "results"
 CONCURRENCY = 50

@@ -37,6 +37,7 @@ from typing import Any
 import httpx
 
 from bench.machine import machine, version
+from quipu import wire
 from quipu.collectors.satellite.client import PER_PAGE
 from quipu.collectors.satellite.collector import inspect
 from quipu.collectors.satellite.facts import host_facts
@@ -91,32 +92,34 @@ def _counts(conn: Connection) -> dict[str, int]:
     return counts
 
 
-def _job(server: dict[str, Any], *, concurrency: int) -> dict[str, Any]:
-    return {
-        "jobId": 1,
-        "scanId": 1,
-        "kind": "inspect",
-        "sourceType": "satellite",
-        "targets": [{"range": "127.0.0.1", "ports": [server["port"]], "credentialId": 1}],
-        "maxProbesPerSecond": 0,
-        "credentials": [
-            {
-                "id": 1,
-                "name": "bench",
-                "credType": "satellite",
-                "username": server["username"],
-                "password": server["password"],
-            }
-        ],
-        "options": {
-            "sourceName": "bench",
-            "maxConcurrency": concurrency,
-            "sslCertVerify": False,
-            "sslProtocol": None,
-            "disableSsl": False,
-            "proxyUrl": None,
-        },
-    }
+def _job(server: dict[str, Any], *, concurrency: int) -> wire.Job:
+    return wire.Job.model_validate(
+        {
+            "jobId": 1,
+            "scanId": 1,
+            "kind": "inspect",
+            "sourceType": "satellite",
+            "targets": [{"range": "127.0.0.1", "ports": [server["port"]], "credentialId": 1}],
+            "maxProbesPerSecond": 0,
+            "credentials": [
+                {
+                    "id": 1,
+                    "name": "bench",
+                    "credType": "satellite",
+                    "username": server["username"],
+                    "password": server["password"],
+                }
+            ],
+            "options": {
+                "sourceName": "bench",
+                "maxConcurrency": concurrency,
+                "sslCertVerify": False,
+                "sslProtocol": None,
+                "disableSsl": False,
+                "proxyUrl": None,
+            },
+        }
+    )
 
 
 async def _quipu(
@@ -125,10 +128,10 @@ async def _quipu(
     correct = 0
     statuses: dict[str, int] = {}
 
-    async def emit(result: dict[str, Any]) -> None:
+    async def emit(result: wire.SystemResult) -> None:
         nonlocal correct
-        statuses[result["status"]] = statuses.get(result["status"], 0) + 1
-        correct += result["facts"] == expected.get(result["system"])
+        statuses[result.status] = statuses.get(result.status, 0) + 1
+        correct += result.facts == expected.get(result.system)
 
     started = time.perf_counter()
     await inspect(_job(server, concurrency=concurrency), emit, asyncio.Event())

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.machine import machine, version
+from quipu import wire
 from quipu.lab.vcenter import Model, Vcsim, running_vcsim
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,25 +64,27 @@ def _model(vms: int) -> Model:
     )
 
 
-def _job(target: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "jobId": 1,
-        "scanId": 1,
-        "kind": "inspect",
-        "sourceType": "vcenter",
-        "targets": [{"range": target["host"], "ports": [target["port"]], "credentialId": 1}],
-        "maxProbesPerSecond": 0,
-        "credentials": [
-            {
-                "id": 1,
-                "name": "bench",
-                "credType": "vcenter",
-                "username": target["username"],
-                "password": target["password"],
-            }
-        ],
-        "options": {"sourceName": "bench", "sslCertVerify": False},
-    }
+def _job(target: dict[str, Any]) -> wire.Job:
+    return wire.Job.model_validate(
+        {
+            "jobId": 1,
+            "scanId": 1,
+            "kind": "inspect",
+            "sourceType": "vcenter",
+            "targets": [{"range": target["host"], "ports": [target["port"]], "credentialId": 1}],
+            "maxProbesPerSecond": 0,
+            "credentials": [
+                {
+                    "id": 1,
+                    "name": "bench",
+                    "credType": "vcenter",
+                    "username": target["username"],
+                    "password": target["password"],
+                }
+            ],
+            "options": {"sourceName": "bench", "sslCertVerify": False},
+        }
+    )
 
 
 # The measures, each run in a child interpreter (``--child MEASURE`` with the target as JSON).
@@ -92,10 +95,10 @@ def _quipu_once(target: dict[str, Any]) -> tuple[float, dict[str, int]]:
 
     counts = {"vms": 0, "hosts": 0, "failed": 0}
 
-    async def emit(result: dict[str, Any]) -> None:
-        if result["status"] != "success":
+    async def emit(result: wire.SystemResult) -> None:
+        if result.status != "success":
             counts["failed"] += 1
-        elif "vm.name" in result["facts"]:
+        elif "vm.name" in result.facts:
             counts["vms"] += 1
         else:
             counts["hosts"] += 1

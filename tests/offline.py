@@ -16,17 +16,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from quipu import wire
 from quipu.collectors.base import SourceUnavailable
 from quipu.collectors.registry import collector
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def unavailable_offline(job: dict[str, Any]) -> str:
+def unavailable_offline(job: wire.Job) -> str:
     """The SourceUnavailable message ``job`` ends with, run in a namespace of its own."""
     done = subprocess.run(
         ["unshare", "--net", sys.executable, "-m", "tests.offline"],
-        input=json.dumps(job),
+        input=job.model_dump_json(by_alias=True),
         capture_output=True,
         text=True,
         timeout=60,
@@ -39,18 +40,18 @@ def unavailable_offline(job: dict[str, Any]) -> str:
     return outcome["unavailable"]
 
 
-async def _run(job: dict[str, Any]) -> dict[str, Any]:
+async def _run(job: wire.Job) -> dict[str, Any]:
     emitted: list[dict[str, Any]] = []
 
-    async def emit(result: dict[str, Any]) -> None:
-        emitted.append(result)
+    async def emit(result: wire.SystemResult) -> None:
+        emitted.append(result.to_wire())
 
     try:
-        await collector(job["sourceType"], job["kind"])(job, emit, asyncio.Event())
+        await collector(job.source_type, job.kind)(job, emit, asyncio.Event())
     except SourceUnavailable as error:
         return {"unavailable": str(error)}
     return {"emitted": emitted}
 
 
 if __name__ == "__main__":
-    print(json.dumps(asyncio.run(_run(json.load(sys.stdin)))))
+    print(json.dumps(asyncio.run(_run(wire.Job.model_validate_json(sys.stdin.read())))))

@@ -15,9 +15,14 @@ from pydantic import (
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
+    ValidationInfo,
+    field_validator,
     model_serializer,
 )
 from pydantic.alias_generators import to_camel
+
+Status = Literal["success", "failed", "unreachable"]
+"""A system's outcome in one phase."""
 
 
 class Wire(BaseModel):
@@ -65,6 +70,14 @@ class Credential(Wire):
     become_user: str = "root"
     become_password: str | None = Field(default=None, repr=False)
 
+    @field_validator("name", "cred_type", "username", "become_method", "become_user", mode="before")
+    @classmethod
+    def _null_is_default(cls, value: Any, info: ValidationInfo) -> Any:
+        """A field sent as null takes its default (an unset become user is root)."""
+        if value is None and info.field_name is not None:
+            return cls.model_fields[info.field_name].default
+        return value
+
 
 class Options(Wire):
     """How to run the job: its task, its source's name and connection options."""
@@ -84,7 +97,9 @@ class Job(Wire):
     job_id: int
     scan_id: int
     """The scan job it belongs to."""
-    kind: Literal["connect", "inspect"]
+    kind: str = Field(json_schema_extra={"enum": ["connect", "inspect"]})
+    """connect or inspect; read as any text, so that a scanner fails a job of a kind it does
+    not know saying so, instead of failing to read its claim's answer."""
     source_type: str
     targets: list[Target]
     max_probes_per_second: float = 0.0
@@ -104,7 +119,7 @@ class SystemResult(Wire):
     model_config = ConfigDict(extra="forbid")
 
     system: str = Field(min_length=1, max_length=255)
-    status: Literal["success", "failed", "unreachable"]
+    status: Status
     port: int | None = Field(default=None, ge=1, le=65535)
     message: str = Field(default="", max_length=10_000)
     """Why it failed or could not be reached, in words an operator can act on."""

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from quipu import wire
 from quipu.collectors.ansible.collector import MAX_CONCURRENCY, TIMEOUT_ENV, connect, inspect
 from quipu.collectors.base import SUCCESS
 from quipu.lab.ansible import (
@@ -22,7 +23,7 @@ from quipu.lab.ansible import (
     running_controller,
 )
 from quipu.lab.satellite import running_satellite
-from tests.collectors import api_job, run_collector, unavailable
+from tests.collectors import api_job, changed, run_collector, unavailable
 from tests.proxies import tunnelling_proxy
 from tests.servers import free_port
 
@@ -77,7 +78,7 @@ def _job(
 def _inspected(job: dict[str, Any]) -> dict[str, Any]:
     """The controller's one inspection result."""
     (result,) = run_collector(inspect, job)
-    assert (result["system"], result["status"]) == ("127.0.0.1", SUCCESS)
+    assert (result.system, result.status) == ("127.0.0.1", SUCCESS)
     return result
 
 
@@ -88,7 +89,7 @@ def _where(controller: RunningController) -> str:
 def test_connect_reports_the_controller_as_the_one_system(controller: RunningController) -> None:
     for job in (_job(controller, "connect"), _job(controller, "connect", basic=True)):
         (result,) = run_collector(connect, job)
-        assert result == {
+        assert result.to_wire() == {
             "system": "127.0.0.1",
             "port": controller.port,
             "status": SUCCESS,
@@ -103,9 +104,9 @@ def test_inspect_reports_the_controller_and_its_managed_hosts_from_host_metrics(
 ) -> None:
     for job in (_job(controller, "inspect"), _job(controller, "inspect", basic=True)):
         result = _inspected(job)
-        assert result["message"] == ""
-        assert result["facts"] == controller.expected
-    facts = result["facts"]
+        assert result.message == ""
+        assert result.facts == controller.expected
+    facts = result.facts
     assert facts["instance_details"]["system_name"] == ACTIVE_NODE
     assert facts["instance_details"]["version"] == CONTROLLER_VERSION
     assert facts["instance_count"] == INVENTORY.instances
@@ -131,13 +132,13 @@ def test_a_controller_without_host_metrics_is_read_from_its_job_events() -> None
     behaviour = Behaviour(host_metrics=False, max_page_size=3)
     with running_controller(inventory=INVENTORY, behaviour=behaviour) as old:
         result = _inspected(_job(old, "inspect"))
-        assert result["message"] == ""
-        assert result["facts"] == old.expected
+        assert result.message == ""
+        assert result.facts == old.expected
         # 9 jobs in pages of 3, and each job's 10 runner_on_start events in pages of 3
         assert old.controller.paths["/api/v2/host_metrics/"] == 1  # HTTP 404
         assert old.controller.paths["/api/v2/jobs/"] == 3
         assert old.controller.paths["/api/v2/jobs/1/job_events/"] == 4
-    facts = result["facts"]
+    facts = result.facts
     assert facts["managed_hosts_source"] == "job_events"
     assert facts["jobs"]["job_ids"] == list(range(1, INVENTORY.jobs + 1))
     assert "deleted" not in facts["managed_hosts"][0]
@@ -148,27 +149,27 @@ def test_controller_nodes_are_counted_from_instances_when_ping_does_not_list_the
     behaviour = Behaviour(ping_instances=False)
     with running_controller(inventory=inventory, behaviour=behaviour) as aap:
         result = _inspected(_job(aap, "inspect"))
-        assert result["facts"] == aap.expected
-    assert result["facts"]["instance_count"] == 3
-    assert "instances" not in result["facts"]["instance_details"]
+        assert result.facts == aap.expected
+    assert result.facts["instance_count"] == 3
+    assert "instances" not in result.facts["instance_details"]
 
     denied = Behaviour(ping_instances=False, forbidden_path="instances/")
     with running_controller(inventory=inventory, behaviour=denied) as aap:
         result = _inspected(_job(aap, "inspect"))
-    assert "access to GET /api/v2/instances/ (HTTP 403)" in result["message"]
-    assert "The number of controller nodes is unknown." in result["message"]
-    assert "instance_count" not in result["facts"]
-    assert result["facts"]["managed_hosts_source"] == "host_metrics"
+    assert "access to GET /api/v2/instances/ (HTTP 403)" in result.message
+    assert "The number of controller nodes is unknown." in result.message
+    assert "instance_count" not in result.facts
+    assert result.facts["managed_hosts_source"] == "host_metrics"
 
 
 def test_the_platform_gateway_of_aap_2_5_is_followed_to_the_controller() -> None:
     with running_controller(inventory=INVENTORY, behaviour=Behaviour(gateway=True)) as gateway:
         (connected,) = run_collector(connect, _job(gateway, "connect"))
         result = _inspected(_job(gateway, "inspect"))
-        assert result["facts"] == gateway.expected
+        assert result.facts == gateway.expected
         assert "/api/controller/v2/host_metrics/" in gateway.controller.paths
         assert "/api/v2/ping/" not in gateway.controller.paths
-    assert connected["status"] == SUCCESS
+    assert connected.status == SUCCESS
 
 
 def test_an_expired_token_fails_the_job_saying_so() -> None:
@@ -179,7 +180,7 @@ def test_an_expired_token_fails_the_job_saying_so() -> None:
             assert "expired or was revoked" in message
             assert "auth_token" in message
         # The same user's password still works.
-        assert _inspected(_job(aap, "inspect", basic=True))["facts"] == aap.expected
+        assert _inspected(_job(aap, "inspect", basic=True)).facts == aap.expected
 
 
 def test_a_wrong_token_or_password_is_refused_with_its_own_message(
@@ -207,9 +208,9 @@ def test_host_metrics_denied_are_read_from_job_events_instead() -> None:
     with running_controller(inventory=INVENTORY, behaviour=behaviour) as aap:
         result = _inspected(_job(aap, "inspect"))
         expected = aap.expected
-    assert "access to GET /api/v2/host_metrics/ (HTTP 403)" in result["message"]
-    assert "read from the jobs' events instead" in result["message"]
-    facts = result["facts"]
+    assert "access to GET /api/v2/host_metrics/ (HTTP 403)" in result.message
+    assert "read from the jobs' events instead" in result.message
+    facts = result.facts
     assert facts["managed_hosts_source"] == "job_events"
     assert [row["hostname"] for row in facts["managed_hosts"]] == [
         row["hostname"] for row in expected["managed_hosts"]
@@ -222,10 +223,10 @@ def test_inventory_hosts_denied_leave_only_them_unknown() -> None:
     with running_controller(inventory=INVENTORY, behaviour=behaviour) as aap:
         result = _inspected(_job(aap, "inspect"))
         expected = aap.expected
-    assert "access to GET /api/v2/hosts/ (HTTP 403)" in result["message"]
-    assert "The inventory hosts are unknown." in result["message"]
-    assert set(result["facts"]) == set(expected) - {"hosts", "comparison"}
-    assert result["facts"]["managed_hosts"] == expected["managed_hosts"]
+    assert "access to GET /api/v2/hosts/ (HTTP 403)" in result.message
+    assert "The inventory hosts are unknown." in result.message
+    assert set(result.facts) == set(expected) - {"hosts", "comparison"}
+    assert result.facts["managed_hosts"] == expected["managed_hosts"]
 
 
 def test_a_server_error_on_one_page_leaves_that_listing_unknown() -> None:
@@ -234,20 +235,20 @@ def test_a_server_error_on_one_page_leaves_that_listing_unknown() -> None:
         result = _inspected(_job(aap, "inspect"))
     assert (
         f"{_where(aap)} answered HTTP 500 to GET /api/v2/hosts/ (page 3): see the "
-        "controller's /var/log/tower/tower.log" in result["message"]
+        "controller's /var/log/tower/tower.log" in result.message
     )
-    assert "hosts" not in result["facts"]
-    assert result["facts"]["managed_hosts_source"] == "host_metrics"
+    assert "hosts" not in result.facts
+    assert result.facts["managed_hosts_source"] == "host_metrics"
 
 
 def test_the_events_of_one_job_that_fail_leave_that_job_out() -> None:
     behaviour = Behaviour(host_metrics=False, failing_page=("jobs/3/job_events/", 1))
     with running_controller(inventory=INVENTORY, behaviour=behaviour) as old:
         result = _inspected(_job(old, "inspect"))
-    message = result["message"]
+    message = result.message
     assert message.startswith("The events of 1 job (id 3) could not be read, first: ")
     assert "HTTP 500 to GET /api/v2/jobs/3/job_events/" in message
-    facts = result["facts"]
+    facts = result.facts
     assert facts["jobs"]["job_ids"] == [1, 2, 4, 5, 6, 7, 8, 9]
     automations = sum(row["automated_counter"] for row in facts["managed_hosts"])
     assert automations == (INVENTORY.jobs - 1) * INVENTORY.hosts_per_job
@@ -262,11 +263,9 @@ def test_a_slow_listing_leaves_it_unknown_and_a_slow_ping_fails_the_job(
         started = time.monotonic()
         result = _inspected(_job(aap, "inspect"))
         assert time.monotonic() - started < 2.5
-    assert (
-        f"{_where(aap)} did not answer GET /api/v2/host_metrics/ within 0.3 s" in result["message"]
-    )
-    assert "QUIPU_ANSIBLE_TIMEOUT_S" in result["message"]
-    assert result["facts"]["managed_hosts_source"] == "job_events"
+    assert f"{_where(aap)} did not answer GET /api/v2/host_metrics/ within 0.3 s" in result.message
+    assert "QUIPU_ANSIBLE_TIMEOUT_S" in result.message
+    assert result.facts["managed_hosts_source"] == "job_events"
 
     with running_controller(
         inventory=INVENTORY, behaviour=Behaviour(slow_path="ping/", slow_s=3.0)
@@ -284,10 +283,10 @@ def test_malformed_json_fails_what_it_feeds(controller: RunningController) -> No
     behaviour = Behaviour(host_metrics=False, malformed_path="jobs/")
     with running_controller(inventory=INVENTORY, behaviour=behaviour) as broken:
         result = _inspected(_job(broken, "inspect"))
-    assert f"{_where(broken)} sent malformed JSON for GET /api/v2/jobs/" in result["message"]
-    assert "The managed hosts are unknown." in result["message"]
-    assert {"managed_hosts", "jobs", "comparison"}.isdisjoint(result["facts"])
-    assert len(result["facts"]["hosts"]) == INVENTORY.hosts
+    assert f"{_where(broken)} sent malformed JSON for GET /api/v2/jobs/" in result.message
+    assert "The managed hosts are unknown." in result.message
+    assert {"managed_hosts", "jobs", "comparison"}.isdisjoint(result.facts)
+    assert len(result.facts["hosts"]) == INVENTORY.hosts
 
 
 def test_an_untrusted_certificate_is_refused_when_verification_is_on(
@@ -313,7 +312,8 @@ def test_nothing_listening_and_no_controller_are_said_apart(
     assert f"AAP controller 127.0.0.1:{port} refused the connection" in refused
     with running_satellite(hosts=1) as satellite:
         job = _job(controller, "connect", port=satellite.port)
-        job["credentials"][0] = {"id": 5, "username": "admin", "password": satellite.password}
+        credential = wire.Credential(id=5, username="admin", password=satellite.password)
+        job = job.model_copy(update={"credentials": [credential]})
         not_one = unavailable(job, run=connect)
     assert "does not serve GET /api/ (HTTP 404)" in not_one
     assert "check that the source's host and port are the automation controller's" in not_one
@@ -325,7 +325,7 @@ def test_requests_in_flight_are_bounded_by_the_job_concurrency() -> None:
     with running_controller(inventory=inventory, behaviour=behaviour) as aap:
         aap.controller.take_counts()
         result = _inspected(_job(aap, "inspect", concurrency=4))
-        assert result["facts"] == aap.expected
+        assert result.facts == aap.expected
         assert 2 <= aap.controller.max_in_flight <= 4
 
 
@@ -359,14 +359,14 @@ def test_stop_does_not_wait_for_a_slow_answer() -> None:
 def test_inspect_through_a_proxy(controller: RunningController) -> None:
     with tunnelling_proxy() as (proxy_url, targets):
         job = _job(controller, "inspect")
-        job["options"]["proxyUrl"] = proxy_url
-        assert _inspected(job)["facts"] == controller.expected
+        job = changed(job, proxy_url=proxy_url)
+        assert _inspected(job).facts == controller.expected
     assert set(targets) == {f"{controller.host}:{controller.port}"}
 
 
 def test_plain_http_when_ssl_is_disabled() -> None:
     with running_controller(inventory=INVENTORY, tls=False) as plain:
         job = _job(plain, "inspect")
-        job["options"]["disableSsl"] = True
-        assert _inspected(job)["facts"] == plain.expected
+        job = changed(job, disable_ssl=True)
+        assert _inspected(job).facts == plain.expected
         assert "TLS handshake" in unavailable(_job(plain, "connect"), run=connect)

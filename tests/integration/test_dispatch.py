@@ -147,14 +147,24 @@ def job_of(store: Store, job_id: int) -> ScanJob:
     return scan_jobs.get(store, job_id=job_id)
 
 
-def test_a_job_connects_then_inspects_then_completes(
+REACHABLE = {"127.0.100.1", "127.0.100.2", "127.0.100.5"}
+"""Three of the nine systems of ``add_scan``'s source."""
+
+
+def started(
     store: Store, settings: Settings, box: SecretBox, tmp_path: Path
-) -> None:
+) -> tuple[Scanner, int, DispatchLoop]:
+    """The built-in scanner, a started job of a new scan, and a dispatcher to tick."""
     local = builtin(store, tmp_path)
     scan_id = add_scan(store, box)
     job_id = scan_jobs.start(store, scan_id=scan_id, now=NOW, by="user:admin").id
-    loop = DispatchLoop(store, settings=settings)
-    reachable = {"127.0.100.1", "127.0.100.2", "127.0.100.5"}
+    return local, job_id, DispatchLoop(store, settings=settings)
+
+
+def test_a_job_connects_then_inspects_then_completes(
+    store: Store, settings: Settings, box: SecretBox, tmp_path: Path
+) -> None:
+    local, job_id, loop = started(store, settings, box, tmp_path)
 
     loop.tick(NOW)
     job = job_of(store, job_id)
@@ -164,14 +174,14 @@ def test_a_job_connects_then_inspects_then_completes(
     with store.transaction() as s:
         jobs = s.scalars(select(ScannerJob).where(ScannerJob.task_id == connect.id)).all()
     assert [len(j.targets) for j in jobs] == [1, 1, 1]  # 9 systems, 4 per job, compact ranges
-    assert work(store, box, scanner=local, reachable=reachable) == 3
+    assert work(store, box, scanner=local, reachable=REACHABLE) == 3
 
     loop.tick(NOW)
     job = job_of(store, job_id)
     inspect = next(t for t in job.tasks if t.kind == "inspect")
     assert inspect.status == "running" and inspect.systems_count == 3
     assert (job.systems_count, job.systems_unreachable) == (9, 6)
-    work(store, box, scanner=local, reachable=reachable)
+    work(store, box, scanner=local, reachable=REACHABLE)
 
     loop.tick(NOW)
     job = job_of(store, job_id)
@@ -188,20 +198,16 @@ def test_a_job_connects_then_inspects_then_completes(
 def test_work_that_ends_while_the_dispatcher_counts_is_counted_when_its_task_ends(
     store: Store, settings: Settings, box: SecretBox, tmp_path: Path
 ) -> None:
-    local = builtin(store, tmp_path)
-    scan_id = add_scan(store, box)
-    job_id = scan_jobs.start(store, scan_id=scan_id, now=NOW, by="user:admin").id
-    loop = DispatchLoop(store, settings=settings)
-    reachable = {"127.0.100.1", "127.0.100.2", "127.0.100.5"}
+    local, job_id, loop = started(store, settings, box, tmp_path)
     loop.tick(NOW)
-    work(store, box, scanner=local, reachable=reachable)
+    work(store, box, scanner=local, reachable=REACHABLE)
     loop.tick(NOW)
     assert next(t for t in job_of(store, job_id).tasks if t.kind == "inspect").status == "running"
 
     # The inspection's results arrive and its work ends just after a pass counted results.
     # (On SQLite the scanner waits for the pass to commit; on PostgreSQL it does not.)
     finishing = threading.Thread(
-        target=work, args=(store, box), kwargs={"scanner": local, "reachable": reachable}
+        target=work, args=(store, box), kwargs={"scanner": local, "reachable": REACHABLE}
     )
     waits = 10.0 if store.engine.dialect.name == "postgresql" else 0.0
 

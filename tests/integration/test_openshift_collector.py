@@ -23,7 +23,7 @@ from quipu.collectors.openshift.collector import (
     inspect,
 )
 from quipu.lab.openshift import Behaviour, RunningOpenShift, running_openshift
-from tests.collectors import api_job, run_collector, unavailable
+from tests.collectors import api_job, changed, run_collector, unavailable
 from tests.proxies import tunnelling_proxy
 from tests.servers import free_port
 
@@ -74,7 +74,7 @@ def _job(
 
 
 def _by_system(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    by_system = {r["system"]: r for r in results}
+    by_system = {r.system: r for r in results}
     assert len(by_system) == len(results), "a system reported twice"
     return by_system
 
@@ -82,11 +82,9 @@ def _by_system(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def test_connect_reports_every_node_and_the_cluster_once(cluster: RunningOpenShift) -> None:
     before = cluster.service.paths.get(NODES, 0)
     results = run_collector(connect, _job(cluster, "connect"))
-    assert [r["system"] for r in results] == [*cluster.names, cluster.cluster_system]
-    assert {(r["status"], r["port"], r["credentialId"]) for r in results} == {
-        (SUCCESS, cluster.port, 5)
-    }
-    assert all(r["facts"] == {} for r in results)
+    assert [r.system for r in results] == [*cluster.names, cluster.cluster_system]
+    assert {(r.status, r.port, r.credential_id) for r in results} == {(SUCCESS, cluster.port, 5)}
+    assert all(r.facts == {} for r in results)
     # 11 nodes in pages of 4: three pages, followed through metadata.continue.
     assert cluster.service.paths[NODES] - before == 3
 
@@ -95,11 +93,11 @@ def test_inspect_reports_the_facts_of_every_node_and_of_the_cluster(
     cluster: RunningOpenShift,
 ) -> None:
     results = _by_system(run_collector(inspect, _job(cluster, "inspect", concurrency=5)))
-    assert {(r["status"], r["message"]) for r in results.values()} == {(SUCCESS, "")}
-    facts = {system: r["facts"] for system, r in results.items()}
+    assert {(r.status, r.message) for r in results.values()} == {(SUCCESS, "")}
+    facts = {system: r.facts for system, r in results.items()}
     assert facts == cluster.expected
     # The keys inspection uses are the ones connection reported.
-    assert set(facts) == {r["system"] for r in run_collector(connect, _job(cluster, "connect"))}
+    assert set(facts) == {r.system for r in run_collector(connect, _job(cluster, "connect"))}
     record = facts[cluster.cluster_system]
     assert record["cluster"]["uuid"] == cluster.cluster_id
     assert len(record["namespaces"]) > PAGE, "the namespaces came in several pages"
@@ -112,7 +110,7 @@ def test_inspect_reports_the_facts_of_every_node_and_of_the_cluster(
 def test_a_username_and_password_log_in_as_oc_login_does(cluster: RunningOpenShift) -> None:
     logins = cluster.service.paths.get("/oauth/authorize", 0)
     results = run_collector(inspect, _job(cluster, "inspect", password=cluster.password))
-    assert {r["system"]: r["facts"] for r in results} == cluster.expected
+    assert {r.system: r.facts for r in results} == cluster.expected
     assert cluster.service.paths["/oauth/authorize"] == logins + 1
     assert len(run_collector(connect, _job(cluster, "connect", password=cluster.password))) == (
         NODE_COUNT + 1
@@ -151,16 +149,16 @@ def test_forbidden_operators_fail_that_part_and_keep_the_nodes() -> None:
         results = _by_system(run_collector(inspect, _job(ocp, "inspect")))
         expected = ocp.expected
     record = results.pop(ocp.cluster_system)
-    assert {s: r["facts"] for s, r in results.items()} == {
+    assert {s: r.facts for s, r in results.items()} == {
         s: f for s, f in expected.items() if s != ocp.cluster_system
     }
-    assert record["status"] == SUCCESS
-    assert record["message"].startswith("Operators were not read: OpenShift")
-    assert "clusteroperators.config.openshift.io (GET " in record["message"]
-    assert "HTTP 403" in record["message"]
-    assert "cluster-reader" in record["message"]
-    assert record["message"].endswith("The nodes and the other facts stand.")
-    facts = record["facts"]
+    assert record.status == SUCCESS
+    assert record.message.startswith("Operators were not read: OpenShift")
+    assert "clusteroperators.config.openshift.io (GET " in record.message
+    assert "HTTP 403" in record.message
+    assert "cluster-reader" in record.message
+    assert record.message.endswith("The nodes and the other facts stand.")
+    facts = record.facts
     assert "operators" not in facts
     assert facts["namespaces"] == expected[ocp.cluster_system]["namespaces"]
     error = facts["cluster"]["errors"]["operators"]
@@ -179,12 +177,12 @@ def test_a_server_error_fails_the_part_it_hits_or_the_job() -> None:
     with running_openshift(nodes=3, behaviour=Behaviour(failing_path=PODS)) as ocp:
         results = _by_system(run_collector(inspect, _job(ocp, "inspect")))
     record = results[ocp.cluster_system]
-    assert "namespaces" not in record["facts"]
-    assert record["facts"]["cluster"]["errors"]["namespaces"]["status"] == 500
-    assert record["message"].startswith("Workload counts were not read:")
-    assert "answered HTTP 500 to GET /api/v1/pods (Internal error occurred" in record["message"]
-    assert len(record["facts"]["operators"]) > 0
-    assert sum(r["status"] == SUCCESS for r in results.values()) == 4
+    assert "namespaces" not in record.facts
+    assert record.facts["cluster"]["errors"]["namespaces"]["status"] == 500
+    assert record.message.startswith("Workload counts were not read:")
+    assert "answered HTTP 500 to GET /api/v1/pods (Internal error occurred" in record.message
+    assert len(record.facts["operators"]) > 0
+    assert sum(r.status == SUCCESS for r in results.values()) == 4
 
     with running_openshift(nodes=3, behaviour=Behaviour(failing_path=CLUSTER_VERSION)) as ocp:
         message = unavailable(_job(ocp, "connect"), run=connect)
@@ -195,8 +193,8 @@ def test_a_server_error_fails_the_part_it_hits_or_the_job() -> None:
 def test_malformed_json_fails_the_part_it_hits_or_the_job() -> None:
     with running_openshift(nodes=3, behaviour=Behaviour(malformed_path=SUBSCRIPTIONS)) as ocp:
         record = _by_system(run_collector(inspect, _job(ocp, "inspect")))[ocp.cluster_system]
-    assert f"sent malformed JSON for GET {SUBSCRIPTIONS}" in record["message"]
-    assert record["facts"]["cluster"]["errors"]["operators"]["reason"] == "MalformedJSON"
+    assert f"sent malformed JSON for GET {SUBSCRIPTIONS}" in record.message
+    assert record.facts["cluster"]["errors"]["operators"]["reason"] == "MalformedJSON"
 
     with running_openshift(nodes=3, behaviour=Behaviour(malformed_path=NODES)) as ocp:
         message = unavailable(_job(ocp, "inspect"), run=inspect)
@@ -212,10 +210,10 @@ def test_a_slow_answer_times_out_with_the_configured_timeout(
         started = time.monotonic()
         record = _by_system(run_collector(inspect, _job(ocp, "inspect")))[ocp.cluster_system]
         assert time.monotonic() - started < 2.5
-    assert record["message"].startswith("Operators were not read:")
-    assert f"did not answer GET {CLUSTER_OPERATORS} within 0.3 s" in record["message"]
-    assert TIMEOUT_ENV in record["message"]
-    assert record["facts"]["cluster"]["errors"]["operators"]["reason"] == "Timeout"
+    assert record.message.startswith("Operators were not read:")
+    assert f"did not answer GET {CLUSTER_OPERATORS} within 0.3 s" in record.message
+    assert TIMEOUT_ENV in record.message
+    assert record.facts["cluster"]["errors"]["operators"]["reason"] == "Timeout"
 
     with running_openshift(nodes=3, behaviour=Behaviour(latency_s=1.5)) as slow:
         started = time.monotonic()
@@ -266,8 +264,8 @@ def test_stop_returns_early_without_the_cluster_record() -> None:
         results = run_collector(inspect, _job(ocp, "inspect"), stop_after=3)
         assert time.monotonic() - started < 2
         assert 3 <= len(results) < 10
-        assert {r["status"] for r in results} == {SUCCESS}
-        assert ocp.cluster_system not in {r["system"] for r in results}
+        assert {r.status for r in results} == {SUCCESS}
+        assert ocp.cluster_system not in {r.system for r in results}
         connected = run_collector(connect, _job(ocp, "connect"), stop_after=5)
         assert len(connected) == 5
 
@@ -278,7 +276,7 @@ def test_stop_returns_early_without_the_cluster_record() -> None:
 def test_connect_through_a_proxy_logs_in_through_it_too(cluster: RunningOpenShift) -> None:
     with tunnelling_proxy() as (proxy_url, targets):
         job = _job(cluster, "connect", password=cluster.password)
-        job["options"]["proxyUrl"] = proxy_url
+        job = changed(job, proxy_url=proxy_url)
         results = run_collector(connect, job)
     assert len(results) == NODE_COUNT + 1
     assert set(targets) == {f"{cluster.host}:{cluster.port}"}
@@ -287,6 +285,6 @@ def test_connect_through_a_proxy_logs_in_through_it_too(cluster: RunningOpenShif
 def test_plain_http_when_ssl_is_disabled() -> None:
     with running_openshift(nodes=2, tls=False) as plain:
         job = _job(plain, "inspect", password=plain.password)
-        job["options"]["disableSsl"] = True
-        assert {r["system"]: r["facts"] for r in run_collector(inspect, job)} == plain.expected
+        job = changed(job, disable_ssl=True)
+        assert {r.system: r.facts for r in run_collector(inspect, job)} == plain.expected
         assert "TLS handshake" in unavailable(_job(plain, "connect"), run=connect)

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from quipu import wire
 from quipu.collectors.base import SUCCESS
 from quipu.collectors.rhacs.collector import TIMEOUT_ENV, connect, inspect
 from quipu.lab.rhacs import (
@@ -26,7 +27,7 @@ from quipu.lab.rhacs import (
     RunningCentral,
     running_central,
 )
-from tests.collectors import api_job, run_collector, unavailable
+from tests.collectors import api_job, changed, run_collector, unavailable
 from tests.proxies import tunnelling_proxy
 from tests.servers import free_port
 
@@ -67,33 +68,33 @@ def _job(
 
 def _one(results: list[dict[str, Any]]) -> dict[str, Any]:
     (result,) = results
-    assert result["system"] == "127.0.0.1"
+    assert result.system == "127.0.0.1"
     return result
 
 
 def test_connect_reports_the_central_as_its_one_system(central: RunningCentral) -> None:
     result = _one(run_collector(connect, _job(central, "connect")))
-    assert (result["status"], result["port"], result["credentialId"]) == (
+    assert (result.status, result.port, result.credential_id) == (
         SUCCESS,
         central.port,
         5,
     )
-    assert result["facts"] == {}
+    assert result.facts == {}
 
 
 def test_inspect_reports_the_secured_units_and_clusters_as_the_estate_is(
     central: RunningCentral,
 ) -> None:
     result = _one(run_collector(inspect, _job(central, "inspect")))
-    assert (result["status"], result["message"]) == (SUCCESS, "")
-    assert result["facts"] == central.expected
-    facts = result["facts"]
+    assert (result.status, result.message) == (SUCCESS, "")
+    assert result.facts == central.expected
+    facts = result.facts
     assert [c["name"] for c in facts["clusters"]] == central.cluster_names
     assert int(facts["secured_units_max"]["maxNodes"]) > int(
         facts["secured_units_current"]["numNodes"]
     )
     # The key inspection uses is the one connection reported.
-    assert result["system"] == _one(run_collector(connect, _job(central, "connect")))["system"]
+    assert result.system == _one(run_collector(connect, _job(central, "connect"))).system
 
 
 def test_the_peak_is_asked_for_all_history_up_to_the_scan(central: RunningCentral) -> None:
@@ -107,7 +108,7 @@ def test_the_peak_is_asked_for_all_history_up_to_the_scan(central: RunningCentra
 
 def test_a_central_securing_no_cluster_reports_zero_units() -> None:
     with running_central(clusters=0) as empty:
-        facts = _one(run_collector(inspect, _job(empty, "inspect")))["facts"]
+        facts = _one(run_collector(inspect, _job(empty, "inspect"))).facts
     assert facts["secured_units_current"] == {"numNodes": "0", "numCpuUnits": "0"}
     assert facts["clusters"] == []
 
@@ -165,11 +166,11 @@ def test_a_server_error_on_the_clusters_leaves_them_unknown() -> None:
     with running_central(behaviour=Behaviour(failing_path=CLUSTERS)) as failing:
         result = _one(run_collector(inspect, _job(failing, "inspect")))
         expected = failing.expected
-    assert result["status"] == SUCCESS
-    assert result["message"].startswith("The secured clusters are unknown: ")
-    assert f"HTTP 500 to GET {CLUSTERS}" in result["message"]
-    assert "clusters" not in result["facts"]
-    assert result["facts"] == expected
+    assert result.status == SUCCESS
+    assert result.message.startswith("The secured clusters are unknown: ")
+    assert f"HTTP 500 to GET {CLUSTERS}" in result.message
+    assert "clusters" not in result.facts
+    assert result.facts == expected
 
 
 def test_malformed_json_on_the_usage_fails_the_job() -> None:
@@ -182,9 +183,9 @@ def test_malformed_json_on_the_usage_fails_the_job() -> None:
 def test_malformed_json_on_the_clusters_leaves_them_unknown() -> None:
     with running_central(behaviour=Behaviour(malformed_path=CLUSTERS)) as broken:
         result = _one(run_collector(inspect, _job(broken, "inspect")))
-    assert result["status"] == SUCCESS
-    assert f"malformed JSON for GET {CLUSTERS}" in result["message"]
-    assert set(result["facts"]) == {"central", "secured_units_current", "secured_units_max"}
+    assert result.status == SUCCESS
+    assert f"malformed JSON for GET {CLUSTERS}" in result.message
+    assert set(result.facts) == {"central", "secured_units_current", "secured_units_max"}
 
 
 def test_malformed_metadata_is_not_a_central() -> None:
@@ -212,15 +213,15 @@ def test_slow_clusters_are_unknown_and_the_units_stand(monkeypatch: pytest.Monke
     with running_central(behaviour=Behaviour(slow_path=CLUSTERS, slow_s=3.0)) as slow:
         result = _one(run_collector(inspect, _job(slow, "inspect")))
         expected = slow.expected
-    assert result["status"] == SUCCESS
-    assert "did not answer within 0.3 s" in result["message"]
-    assert result["facts"] == expected
+    assert result.status == SUCCESS
+    assert "did not answer within 0.3 s" in result.message
+    assert result.facts == expected
 
 
 def test_latency_within_the_timeout_is_only_slower() -> None:
     with running_central(clusters=2, behaviour=Behaviour(latency_s=0.1)) as busy:
         result = _one(run_collector(inspect, _job(busy, "inspect")))
-        assert result["facts"] == busy.expected
+        assert result.facts == busy.expected
         # The usage and the clusters are asked at once.
         assert busy.central.max_in_flight >= 2
 
@@ -238,7 +239,7 @@ def test_a_certificate_trusted_through_ssl_cert_file_is_accepted(
     central: RunningCentral, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SSL_CERT_FILE", str(central.cert_path))
-    assert _one(run_collector(inspect, _job(central, "inspect", verify=True)))["status"] == SUCCESS
+    assert _one(run_collector(inspect, _job(central, "inspect", verify=True))).status == SUCCESS
 
 
 def test_nothing_listening_is_a_refused_connection(central: RunningCentral) -> None:
@@ -268,17 +269,17 @@ def test_stop_does_not_wait_for_a_slow_answer() -> None:
 def test_connect_through_a_proxy(central: RunningCentral) -> None:
     with tunnelling_proxy() as (proxy_url, targets):
         job = _job(central, "inspect")
-        job["options"]["proxyUrl"] = proxy_url
+        job = changed(job, proxy_url=proxy_url)
         result = _one(run_collector(inspect, job))
-    assert result["facts"] == central.expected
+    assert result.facts == central.expected
     assert set(targets) == {f"{central.host}:{central.port}"}
 
 
 def test_plain_http_when_ssl_is_disabled() -> None:
     with running_central(clusters=1, tls=False) as plain:
         job = _job(plain, "inspect")
-        job["options"]["disableSsl"] = True
-        assert _one(run_collector(inspect, job))["facts"] == plain.expected
+        job = changed(job, disable_ssl=True)
+        assert _one(run_collector(inspect, job)).facts == plain.expected
         assert "TLS handshake" in unavailable(_job(plain, "connect"), run=connect)
 
 
@@ -298,11 +299,15 @@ def test_the_lab_command_serves_a_central_its_printed_token_opens() -> None:
         assert url is not None and token is not None, printed
         assert "qpc cred add --name acs --type rhacs --token" in printed
         assert f"--hosts 127.0.0.1 --port {url.group(1)} --cred acs" in printed
-        job = {
-            "targets": [{"range": "127.0.0.1", "ports": [int(url.group(1))]}],
-            "credentials": [{"id": 1, "authToken": token.group(1)}],
-            "options": {"sslCertVerify": False},
-        }
+        job = wire.Job(
+            job_id=1,
+            scan_id=1,
+            kind="inspect",
+            source_type="rhacs",
+            targets=[wire.Target(range="127.0.0.1", ports=[int(url.group(1))])],
+            credentials=[wire.Credential(id=1, auth_token=token.group(1))],
+            options=wire.Options(ssl_cert_verify=False),
+        )
         assert len(run_collector(inspect, job)) == 1
         process.send_signal(signal.SIGINT)
         rest, _ = process.communicate(timeout=10)

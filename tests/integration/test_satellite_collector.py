@@ -15,7 +15,7 @@ import pytest
 from quipu.collectors.base import FAILED, SUCCESS
 from quipu.collectors.satellite.collector import MAX_CONCURRENCY, TIMEOUT_ENV, connect, inspect
 from quipu.lab.satellite import Behaviour, RunningSatellite, running_satellite
-from tests.collectors import api_job, run_collector, unavailable
+from tests.collectors import api_job, changed, run_collector, unavailable
 from tests.offline import unavailable_offline
 from tests.proxies import tunnelling_proxy
 from tests.servers import free_port
@@ -67,28 +67,26 @@ def test_connect_reports_every_host_once_as_a_reachable_system(
     satellite: RunningSatellite,
 ) -> None:
     results = run_collector(connect, _job(satellite, "connect"))
-    assert sorted(r["system"] for r in results) == sorted(satellite.names.values())
-    assert {(r["status"], r["port"], r["credentialId"]) for r in results} == {
-        (SUCCESS, satellite.port, 5)
-    }
-    assert all(r["facts"] == {} for r in results)
+    assert sorted(r.system for r in results) == sorted(satellite.names.values())
+    assert {(r.status, r.port, r.credential_id) for r in results} == {(SUCCESS, satellite.port, 5)}
+    assert all(r.facts == {} for r in results)
 
 
 def test_connect_counts_a_few_thousand_hosts() -> None:
     with running_satellite(hosts=2500) as big:
         results = run_collector(connect, _job(big, "connect"))
     assert len(results) == 2500
-    assert len({r["system"] for r in results}) == 2500
+    assert len({r.system for r in results}) == 2500
 
 
 def test_inspect_reports_the_facts_of_every_host(satellite: RunningSatellite) -> None:
     results = run_collector(inspect, _job(satellite, "inspect", concurrency=5))
-    assert {r["status"] for r in results} == {SUCCESS}
-    assert {r["message"] for r in results} == {""}
-    facts = {r["system"]: r["facts"] for r in results}
+    assert {r.status for r in results} == {SUCCESS}
+    assert {r.message for r in results} == {""}
+    facts = {r.system: r.facts for r in results}
     assert facts == satellite.expected
     # The key inspection uses is the one connection reported.
-    connected = {r["system"] for r in run_collector(connect, _job(satellite, "connect"))}
+    connected = {r.system for r in run_collector(connect, _job(satellite, "connect"))}
     assert set(facts) == connected
 
 
@@ -165,30 +163,30 @@ def test_one_failing_host_fails_alone(monkeypatch: pytest.MonkeyPatch) -> None:
         failing_host=3, malformed_host=4, slow_host=7, slow_s=3.0, unsubscribed_host=5
     )
     with running_satellite(hosts=12, behaviour=behaviour) as sat:
-        results = {r["system"]: r for r in run_collector(inspect, _job(sat, "inspect"))}
+        results = {r.system: r for r in run_collector(inspect, _job(sat, "inspect"))}
         names, expected = sat.names, sat.expected
     assert set(results) == set(names.values())
     failing, malformed, slow = results[names[3]], results[names[4]], results[names[7]]
-    assert failing["status"] == FAILED
-    assert "HTTP 500 to GET /api/v2/hosts/3" in failing["message"]
-    assert malformed["status"] == FAILED
-    assert "malformed JSON for GET /api/v2/hosts/4" in malformed["message"]
-    assert slow["status"] == FAILED
-    assert "did not answer GET /api/v2/hosts/7 (the host's details) within 1 s" in slow["message"]
-    assert all(r["facts"] == {} for r in (failing, malformed, slow))
+    assert failing.status == FAILED
+    assert "HTTP 500 to GET /api/v2/hosts/3" in failing.message
+    assert malformed.status == FAILED
+    assert "malformed JSON for GET /api/v2/hosts/4" in malformed.message
+    assert slow.status == FAILED
+    assert "did not answer GET /api/v2/hosts/7 (the host's details) within 1 s" in slow.message
+    assert all(r.facts == {} for r in (failing, malformed, slow))
 
     unsubscribed = results[names[5]]
-    assert unsubscribed["status"] == SUCCESS
-    assert "HTTP 404" in unsubscribed["message"]
-    assert "entitlements are unknown" in unsubscribed["message"]
-    assert "entitlements" not in unsubscribed["facts"]
-    assert unsubscribed["facts"] == expected[names[5]]
+    assert unsubscribed.status == SUCCESS
+    assert "HTTP 404" in unsubscribed.message
+    assert "entitlements are unknown" in unsubscribed.message
+    assert "entitlements" not in unsubscribed.facts
+    assert unsubscribed.facts == expected[names[5]]
 
     others = [results[name] for host_id, name in names.items() if host_id not in (3, 4, 5, 7)]
     assert len(others) == 8
     for result in others:
-        assert (result["status"], result["message"]) == (SUCCESS, "")
-        assert result["facts"] == expected[result["system"]]
+        assert (result.status, result.message) == (SUCCESS, "")
+        assert result.facts == expected[result.system]
 
 
 def test_a_malformed_hosts_page_fails_the_inspection() -> None:
@@ -221,7 +219,7 @@ def test_stop_returns_early() -> None:
         results = run_collector(inspect, _job(sat, "inspect", concurrency=2), stop_after=3)
         assert time.monotonic() - started < 2
         assert 3 <= len(results) < 10
-        assert {r["status"] for r in results} == {SUCCESS}
+        assert {r.status for r in results} == {SUCCESS}
         connected = run_collector(connect, _job(sat, "connect"), stop_after=5)
         assert len(connected) == 5
 
@@ -231,13 +229,13 @@ def test_stop_does_not_wait_for_a_slow_host() -> None:
         started = time.monotonic()
         results = run_collector(inspect, _job(sat, "inspect"), stop_in_s=0.5)
         assert time.monotonic() - started < 3
-    assert sorted(r["system"] for r in results) == [sat.names[1], sat.names[3]]
+    assert sorted(r.system for r in results) == [sat.names[1], sat.names[3]]
 
 
 def test_a_host_can_carry_the_mac_another_source_sees() -> None:
     behaviour = Behaviour(macs={2: "00:50:56:AB:CD:EF"})
     with running_satellite(hosts=3, behaviour=behaviour) as sat:
-        results = {r["system"]: r["facts"] for r in run_collector(inspect, _job(sat, "inspect"))}
+        results = {r.system: r.facts for r in run_collector(inspect, _job(sat, "inspect"))}
         assert results == sat.expected
     assert results[sat.names[2]]["mac_addresses"] == ["00:50:56:ab:cd:ef"]
 
@@ -248,7 +246,7 @@ def test_a_host_can_carry_the_mac_another_source_sees() -> None:
 def test_connect_through_a_proxy(satellite: RunningSatellite) -> None:
     with tunnelling_proxy() as (proxy_url, targets):
         job = _job(satellite, "connect")
-        job["options"]["proxyUrl"] = proxy_url
+        job = changed(job, proxy_url=proxy_url)
         results = run_collector(connect, job)
     assert len(results) == HOSTS
     assert set(targets) == {f"{satellite.host}:{satellite.port}"}
@@ -257,18 +255,18 @@ def test_connect_through_a_proxy(satellite: RunningSatellite) -> None:
 def test_plain_http_when_ssl_is_disabled() -> None:
     with running_satellite(hosts=3, tls=False) as plain:
         job = _job(plain, "inspect")
-        job["options"]["disableSsl"] = True
+        job = changed(job, disable_ssl=True)
         results = run_collector(inspect, job)
-        assert {r["system"]: r["facts"] for r in results} == plain.expected
+        assert {r.system: r.facts for r in results} == plain.expected
         assert "TLS handshake" in unavailable(_job(plain, "connect"), run=connect)
 
 
 def test_a_pinned_tls_protocol_is_spoken_or_refused_saying_so() -> None:
     with running_satellite(hosts=2, tls_version=ssl.TLSVersion.TLSv1_2) as only_12:
         pinned = _job(only_12, "connect")
-        pinned["options"]["sslProtocol"] = "TLSv1_2"
+        pinned = changed(pinned, ssl_protocol="TLSv1_2")
         assert len(run_collector(connect, pinned)) == 2
-        pinned["options"]["sslProtocol"] = "TLSv1_3"
+        pinned = changed(pinned, ssl_protocol="TLSv1_3")
         message = unavailable(pinned, run=connect)
     assert f"The TLS handshake with Satellite {only_12.host}:{only_12.port} failed" in message
     assert "ssl_protocol" in message

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import os
 import platform
 import signal
@@ -18,9 +17,9 @@ import asyncssh
 import pytest
 
 from quipu.collectors.network.inspect import inspect, inspect_many
-from quipu.collectors.network.models import Credential, SystemResult
 from quipu.collectors.network.ssh import login, login_many
 from quipu.lab import Lab, LabHost, lab_down, lab_up
+from quipu.wire import Credential, SystemResult
 
 pytestmark = [
     pytest.mark.lab,
@@ -58,12 +57,12 @@ def _admin(lab: Lab, *, id: int = 1, **changes: str | None) -> Credential:
         username=lab.sudo_user,
         ssh_key=lab.sudo_key_path.read_text(),
     )
-    return dataclasses.replace(base, **changes)
+    return base.model_copy(update=changes)
 
 
 def _user(lab: Lab, *, id: int = 2, **changes: str | None) -> Credential:
     base = Credential(id=id, name=f"user-{id}", username=lab.password_user, password=lab.password)
-    return dataclasses.replace(base, **changes)
+    return base.model_copy(update=changes)
 
 
 def _other_key() -> str:

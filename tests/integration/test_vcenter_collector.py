@@ -22,6 +22,7 @@ from pyVim.connect import Disconnect, SmartConnect
 from pyVim.task import WaitForTask
 from pyVmomi import vim
 
+from quipu import wire
 from quipu.collectors.base import SourceUnavailable
 from quipu.collectors.vcenter import connect, inspect
 from quipu.collectors.vcenter.collector import TIMEOUT_VARIABLE
@@ -37,7 +38,7 @@ RENAMES = {
     "DC1_C0_RP0_VM1": "DC0_C0_H0",
 }
 
-Results = list[dict[str, Any]]
+Results = list[wire.SystemResult]
 
 
 @pytest.fixture(scope="module")
@@ -81,54 +82,56 @@ def job_for(
     username: str = "quipu",
     password: str = "s3cret",
     **options: Any,
-) -> dict[str, Any]:
+) -> wire.Job:
     """A scanner job for the vCenter at ``host:port``, as the scanner API hands it out."""
-    return {
-        "jobId": 7,
-        "scanId": 3,
-        "kind": kind,
-        "sourceType": "vcenter",
-        "targets": [{"range": host, "ports": [port], "credentialId": 5}],
-        "maxProbesPerSecond": 0,
-        "credentials": [
-            {
-                "id": 5,
-                "name": "vc",
-                "credType": "vcenter",
-                "username": username,
-                "password": password,
-            }
-        ],
-        "options": {
-            "taskId": 11,
-            "sourceName": "vc",
-            "maxConcurrency": 25,
-            "sslCertVerify": False,
-            "sslProtocol": None,
-            "disableSsl": False,
-            "proxyUrl": None,
-            **options,
-        },
-    }
+    return wire.Job.model_validate(
+        {
+            "jobId": 7,
+            "scanId": 3,
+            "kind": kind,
+            "sourceType": "vcenter",
+            "targets": [{"range": host, "ports": [port], "credentialId": 5}],
+            "maxProbesPerSecond": 0,
+            "credentials": [
+                {
+                    "id": 5,
+                    "name": "vc",
+                    "credType": "vcenter",
+                    "username": username,
+                    "password": password,
+                }
+            ],
+            "options": {
+                "taskId": 11,
+                "sourceName": "vc",
+                "maxConcurrency": 25,
+                "sslCertVerify": False,
+                "sslProtocol": None,
+                "disableSsl": False,
+                "proxyUrl": None,
+                **options,
+            },
+        }
+    )
 
 
-def job(sim: Vcsim, **options: Any) -> dict[str, Any]:
+def job(sim: Vcsim, **options: Any) -> wire.Job:
     options.setdefault("username", sim.username)
     options.setdefault("password", sim.password)
     return job_for(sim.host, sim.port, **options)
 
 
-def run(phase: Any, the_job: dict[str, Any], **keywords: Any) -> Results:
+def run(phase: Any, the_job: wire.Job, **keywords: Any) -> Results:
     results: Results = []
 
-    async def emit(result: dict[str, Any]) -> None:
+    async def emit(result: wire.SystemResult) -> None:
         results.append(result)
 
     asyncio.run(phase(the_job, emit, asyncio.Event(), **keywords))
     return results
 
 
-def failure(the_job: dict[str, Any], phase: Any = connect) -> str:
+def failure(the_job: wire.Job, phase: Any = connect) -> str:
     with pytest.raises(SourceUnavailable) as caught:
         run(phase, the_job)
     return str(caught.value)
@@ -225,9 +228,9 @@ def inspected(sim: Vcsim) -> Results:
     return run(inspect, job(sim))
 
 
-def by_system(results: Results) -> dict[str, dict[str, Any]]:
-    assert len({r["system"] for r in results}) == len(results), "system keys must be unique"
-    return {r["system"]: r for r in results}
+def by_system(results: Results) -> dict[str, wire.SystemResult]:
+    assert len({r.system for r in results}) == len(results), "system keys must be unique"
+    return {r.system: r for r in results}
 
 
 # Connection.
@@ -240,10 +243,10 @@ def test_connect_reports_exactly_the_simulators_vms_and_hosts(
     vms, hosts = expected
     assert len(results) == sim.vm_count + sim.host_count == MODEL.vm_count + MODEL.host_count
     assert set(by_system(results)) == set(vms) | set(hosts)
-    assert {(r["status"], r["port"], r["credentialId"], r["message"]) for r in results} == {
+    assert {(r.status, r.port, r.credential_id, r.message) for r in results} == {
         ("success", sim.port, 5, "")
     }
-    assert all(r["facts"] == {} for r in results)
+    assert all(r.facts == {} for r in results)
 
 
 def test_systems_sharing_a_name_are_keyed_by_name_and_managed_object_id(
@@ -266,8 +269,8 @@ def test_inspect_vm_facts_equal_what_pyvmomi_reads_directly(
     got = {key: r for key, r in by_system(inspected).items() if key in vms}
     assert set(got) == set(vms)
     for key, result in got.items():
-        assert result["status"] == "success"
-        facts = dict(result["facts"])
+        assert result.status == "success"
+        facts = dict(result.facts)
         check_in = facts.pop("vm.last_check_in", None)
         assert facts == vms[key], key
         if facts["vm.state"] == "poweredOn":
@@ -281,7 +284,7 @@ def test_inspect_host_facts_equal_what_pyvmomi_reads_directly(
     inspected: Results, expected: tuple[dict[str, Any], dict[str, Any]]
 ) -> None:
     _, hosts = expected
-    got = {key: r["facts"] for key, r in by_system(inspected).items() if key in hosts}
+    got = {key: r.facts for key, r in by_system(inspected).items() if key in hosts}
     assert got == hosts
     assert sum(facts["host.vm_count"] for facts in got.values()) == MODEL.vm_count
     standalone = [facts for facts in got.values() if "host.cluster" not in facts]
@@ -289,7 +292,7 @@ def test_inspect_host_facts_equal_what_pyvmomi_reads_directly(
 
 
 def test_template_and_powered_off_vm_are_reported_with_their_state(inspected: Results) -> None:
-    facts = {r["system"]: r["facts"] for r in inspected if "vm.name" in r["facts"]}
+    facts = {r.system: r.facts for r in inspected if "vm.name" in r.facts}
     template = facts["DC0_C0_RP0_VM0"]
     assert (template["vm.is_template"], template["vm.state"]) == (True, "poweredOff")
     powered_off = facts["DC0_C0_RP0_VM1"]
@@ -305,9 +308,7 @@ def test_small_pages_give_the_same_results(sim: Vcsim, inspected: Results) -> No
     paged = run(inspect, job(sim), page_size=2)
 
     def comparable(results: Results) -> dict[str, dict[str, Any]]:
-        return {
-            key: {**r["facts"], "vm.last_check_in": None} for key, r in by_system(results).items()
-        }
+        return {key: {**r.facts, "vm.last_check_in": None} for key, r in by_system(results).items()}
 
     assert comparable(paged) == comparable(inspected)
 
@@ -318,7 +319,7 @@ def test_stop_set_mid_way_returns_early(sim: Vcsim) -> None:
     async def scenario() -> None:
         stop = asyncio.Event()
 
-        async def emit(result: dict[str, Any]) -> None:
+        async def emit(result: wire.SystemResult) -> None:
             results.append(result)
             stop.set()
 
@@ -327,7 +328,7 @@ def test_stop_set_mid_way_returns_early(sim: Vcsim) -> None:
     asyncio.run(scenario())
     # The page that was being emitted is finished; no further page is read.
     assert len(results) == 2
-    assert all("vm.name" in r["facts"] for r in results)
+    assert all("vm.name" in r.facts for r in results)
 
 
 def test_stop_set_before_connect_reports_nothing(sim: Vcsim) -> None:
@@ -337,7 +338,7 @@ def test_stop_set_before_connect_reports_nothing(sim: Vcsim) -> None:
         stop = asyncio.Event()
         stop.set()
 
-        async def emit(result: dict[str, Any]) -> None:
+        async def emit(result: wire.SystemResult) -> None:
             results.append(result)
 
         await connect(job(sim, kind="connect"), emit, stop)

@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from quipu import wire
 from quipu.collectors.base import Emit
 from quipu.scanner.agent import Agent
 
@@ -18,7 +19,7 @@ class FakeClient:
 
     def __init__(self, *, holds: bool = True) -> None:
         self.holds = holds
-        self.pending: list[dict[str, Any]] = []
+        self.pending: list[wire.Job] = []
         self.work = asyncio.Event()
         self.claims: list[tuple[float, int, float]] = []
         """(monotonic time, limit, wait) of each claim."""
@@ -31,13 +32,16 @@ class FakeClient:
         self.switched = asyncio.Event()
 
     def add(self, *job_ids: int) -> None:
-        self.pending += [{"jobId": n, "kind": "connect", "targets": []} for n in job_ids]
+        self.pending += [
+            wire.Job(job_id=n, scan_id=1, kind="connect", source_type="network", targets=[])
+            for n in job_ids
+        ]
         self.work.set()
 
     async def heartbeat(self, *, version: str, capacity: int, agent_id: str) -> None:
         self.beats += 1
 
-    async def claim(self, *, limit: int, wait: float = 0) -> list[dict[str, Any]]:
+    async def claim(self, *, limit: int, wait: float = 0) -> list[wire.Job]:
         self.claims.append((time.monotonic(), limit, wait))
         if not self.pending and self.holds and wait > 0:
             self.work.clear()
@@ -55,7 +59,7 @@ class FakeClient:
     async def progress(self, job_id: int, *, progress_count: int, result_count: int) -> str:
         return "continue"
 
-    async def results(self, job_id: int, results: list[dict[str, Any]]) -> int:
+    async def results(self, job_id: int, results: list[wire.SystemResult]) -> int:
         return len(results)
 
     async def complete(
@@ -76,9 +80,9 @@ class Gate:
     def __init__(self) -> None:
         self.end: dict[int, asyncio.Event] = {}
 
-    async def __call__(self, job: dict[str, Any], emit: Emit, stop: asyncio.Event) -> None:
-        end = self.end.setdefault(job["jobId"], asyncio.Event())
-        await emit({"system": f"10.0.0.{job['jobId']}", "status": "unreachable"})
+    async def __call__(self, job: wire.Job, emit: Emit, stop: asyncio.Event) -> None:
+        end = self.end.setdefault(job.job_id, asyncio.Event())
+        await emit(wire.SystemResult(system=f"10.0.0.{job.job_id}", status="unreachable"))
         ended = asyncio.create_task(end.wait())
         stopped = asyncio.create_task(stop.wait())
         await asyncio.wait({ended, stopped}, return_when=asyncio.FIRST_COMPLETED)

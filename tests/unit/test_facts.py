@@ -11,7 +11,7 @@ import pytest
 
 from quipu.collectors.network import facts, framing, script, ssh_facts
 from quipu.collectors.network.framing import Section
-from quipu.collectors.network.models import Credential, SystemResult
+from quipu.wire import Credential, SystemResult
 
 DATA = Path(__file__).parent / "data" / "facts"
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -646,7 +646,7 @@ def test_every_run_has_its_own_marker() -> None:
 
 
 def test_credential_from_the_wire_and_secrets_out_of_its_repr() -> None:
-    credential = Credential.from_wire(
+    credential = Credential.model_validate(
         {
             "id": "4",
             "name": "ops",

@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+from quipu import wire
 from quipu.scanner.client import ScannerClient
 from tests.servers import free_port
 
@@ -23,9 +24,12 @@ BACKOFF = "failed on every server"
 Answer = Callable[[str, str], Awaitable[tuple[int, dict[str, Any]]]]
 
 
+JOB = wire.Job(job_id=1, scan_id=1, kind="connect", source_type="network", targets=[])
+
+
 async def ok(method: str, target: str) -> tuple[int, dict[str, Any]]:
     if target.startswith("/scanner/jobs"):
-        return 200, {"jobs": [{"jobId": 1}]}
+        return 200, {"jobs": [JOB.to_wire()]}
     return 200, {"ok": True}
 
 
@@ -115,7 +119,7 @@ def test_a_refused_server_gives_way_to_the_next_at_once_and_the_client_stays(
                 assert scanner.server == live.url and scanner.switched.is_set()
                 for _ in range(3):
                     await beat(scanner)
-                assert await scanner.claim(limit=1) == [{"jobId": 1}]
+                assert await scanner.claim(limit=1) == [JOB]
             finally:
                 await scanner.aclose()
         assert took < 1, f"the first switch took {took:.2f} s"
@@ -176,9 +180,9 @@ def test_a_claim_whose_answer_is_lost_is_asked_again_under_its_id_on_the_next_se
         async with TinyServer(never) as hung, TinyServer(ok) as live:
             scanner = client(hung.url, live.url, timeout=0.3)
             try:
-                assert await scanner.claim(limit=1) == [{"jobId": 1}]
+                assert await scanner.claim(limit=1) == [JOB]
                 assert scanner.server == live.url
-                assert await scanner.claim(limit=1) == [{"jobId": 1}]
+                assert await scanner.claim(limit=1) == [JOB]
             finally:
                 await scanner.aclose()
         (lost,), (repeated, fresh) = hung.requests, live.requests
@@ -193,7 +197,7 @@ def test_a_claim_is_sent_to_the_next_server_when_the_first_refuses_to_connect() 
         async with TinyServer(ok) as live:
             scanner = client(closed_url(), live.url)
             try:
-                assert await scanner.claim(limit=2, wait=1) == [{"jobId": 1}]
+                assert await scanner.claim(limit=2, wait=1) == [JOB]
             finally:
                 await scanner.aclose()
         ((method, target),) = live.requests

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from pyVmomi import vim
 
+from quipu import wire
 from quipu.collectors.base import ApiSource
 from quipu.collectors.vcenter.facts import Place, SystemNames, host_facts, nic_addresses, vm_facts
 from quipu.collectors.vcenter.inventory import Directory
@@ -20,11 +21,17 @@ from quipu.collectors.vcenter.soap import Entry
 
 def source() -> ApiSource:
     return ApiSource.from_job(
-        {
-            "targets": [{"range": "vc.example.com", "ports": [443], "credentialId": 5}],
-            "credentials": [{"id": 5, "username": "ops", "password": "x"}],
-            "options": {"sourceName": "vc"},
-        }
+        wire.Job.model_validate(
+            {
+                "jobId": 1,
+                "scanId": 1,
+                "kind": "inspect",
+                "sourceType": "vcenter",
+                "targets": [{"range": "vc.example.com", "ports": [443], "credentialId": 5}],
+                "credentials": [{"id": 5, "username": "ops", "password": "x"}],
+                "options": {"sourceName": "vc"},
+            }
+        )
     )
 
 

@@ -13,6 +13,7 @@ from xml.etree import ElementTree
 import pytest
 from pyVmomi import SoapAdapter, vim, vmodl
 
+from quipu import wire
 from quipu.collectors.base import ApiSource, SourceUnavailable
 from quipu.collectors.vcenter.collector import read_pages
 from quipu.collectors.vcenter.inventory import Retrieval, vm_specs
@@ -149,8 +150,9 @@ def reader(vcenter: Vcenter) -> PropertyReader:
 
 
 def source() -> ApiSource:
+    target = wire.Target(range="vc.example.com", ports=[443])
     return ApiSource.from_job(
-        {"targets": [{"range": "vc.example.com", "ports": [443]}], "credentials": []}
+        wire.Job(job_id=1, scan_id=1, kind="inspect", source_type="vcenter", targets=[target])
     )
 
 

@@ -4,10 +4,8 @@ A collector package (one per source type, see ``quipu.collectors.registry``) exp
 coroutines with the :data:`Run` signature: ``connect`` and ``inspect``. Each calls ``emit``
 once per system as that system's outcome is known, and returns early when ``stop`` is set.
 
-Results are the scanner API's per-system dicts::
-
-    {"system": str, "port": int, "status": "success" | "failed" | "unreachable",
-     "message": str, "credentialId": int | None, "facts": {...}}
+Results are :class:`quipu.wire.SystemResult`: system, port, status (success, failed or
+unreachable), message, the credential that logged in, and facts.
 
 A collector that cannot use its source at all (refused login, unknown host, TLS failure,
 timeout) raises :class:`SourceUnavailable` with a message an operator can act on: the
@@ -22,23 +20,25 @@ import logging
 import os
 import ssl
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Final
 
-Emit = Callable[[dict[str, Any]], Awaitable[None]]
-Run = Callable[[dict[str, Any], Emit, asyncio.Event], Awaitable[None]]
+from quipu import wire
+
+Emit = Callable[[wire.SystemResult], Awaitable[None]]
+Run = Callable[[wire.Job, Emit, asyncio.Event], Awaitable[None]]
 """``connect`` or ``inspect`` of a collector: (job, emit, stop)."""
 
-SUCCESS = "success"
-FAILED = "failed"
-UNREACHABLE = "unreachable"
+SUCCESS: Final = "success"
+FAILED: Final = "failed"
+UNREACHABLE: Final = "unreachable"
 
 DEFAULT_TIMEOUT_S = 30.0
 """Connect and read timeout of one request to an API source."""
 
 
-def log_job(log: logging.Logger, job: dict[str, Any], message: str, *args: object) -> None:
+def log_job(log: logging.Logger, job: wire.Job, message: str, *args: object) -> None:
     """Log at INFO what a collector did for ``job``, prefixed with the job and its scan."""
-    log.info("scanner job %s (scan %s): " + message, job.get("jobId"), job.get("scanId"), *args)
+    log.info("scanner job %s (scan %s): " + message, job.job_id, job.scan_id, *args)
 
 
 class SourceUnavailable(Exception):
@@ -49,20 +49,20 @@ def result(
     *,
     system: str,
     port: int,
-    status: str,
+    status: wire.Status,
     message: str = "",
     credential_id: int | None = None,
     facts: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """One system's outcome in the scanner API's form."""
-    return {
-        "system": system,
-        "port": port,
-        "status": status,
-        "message": message,
-        "credentialId": credential_id,
-        "facts": facts or {},
-    }
+) -> wire.SystemResult:
+    """One system's outcome, as the scanner uploads it."""
+    return wire.SystemResult(
+        system=system,
+        port=port,
+        status=status,
+        message=message,
+        credential_id=credential_id,
+        facts=facts or {},
+    )
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,30 +89,28 @@ class ApiSource:
     timeout_s: float = DEFAULT_TIMEOUT_S
 
     @classmethod
-    def from_job(cls, job: dict[str, Any], *, timeout_variable: str | None = None) -> ApiSource:
+    def from_job(cls, job: wire.Job, *, timeout_variable: str | None = None) -> ApiSource:
         """The source of ``job``; ``timeout_variable`` names the scanner's environment
         variable that may set the timeout of one request (default 30 s)."""
-        target = job["targets"][0]
-        options = job.get("options") or {}
-        wanted = target.get("credentialId")
-        credentials = job.get("credentials") or []
-        credential = next((c for c in credentials if c["id"] == wanted), None) or (
-            credentials[0] if credentials else {}
+        target = job.targets[0]
+        options = job.options
+        credential = next(
+            (c for c in job.credentials if c.id == target.credential_id),
+            job.credentials[0] if job.credentials else None,
         )
-        verify = options.get("sslCertVerify")
         return cls(
-            source_name=str(options.get("sourceName") or ""),
-            host=str(target["range"]),
-            port=int(target["ports"][0]),
-            credential_id=credential.get("id"),
-            username=str(credential.get("username") or ""),
-            password=str(credential.get("password") or ""),
-            token=str(credential.get("authToken") or ""),
-            ssl_cert_verify=True if verify is None else bool(verify),
-            ssl_protocol=options.get("sslProtocol") or None,
-            disable_ssl=bool(options.get("disableSsl")),
-            proxy_url=options.get("proxyUrl") or None,
-            max_concurrency=max(1, int(options.get("maxConcurrency") or 25)),
+            source_name=options.source_name,
+            host=target.range,
+            port=target.ports[0],
+            credential_id=credential.id if credential else None,
+            username=credential.username if credential else "",
+            password=(credential.password or "") if credential else "",
+            token=(credential.auth_token or "") if credential else "",
+            ssl_cert_verify=options.ssl_cert_verify is not False,
+            ssl_protocol=options.ssl_protocol or None,
+            disable_ssl=bool(options.disable_ssl),
+            proxy_url=options.proxy_url or None,
+            max_concurrency=max(1, options.max_concurrency),
             timeout_s=_seconds(timeout_variable) if timeout_variable else DEFAULT_TIMEOUT_S,
         )
 
@@ -142,8 +140,13 @@ class ApiSource:
         return context
 
     def result(
-        self, *, system: str, status: str, message: str = "", facts: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
+        self,
+        *,
+        system: str,
+        status: wire.Status,
+        message: str = "",
+        facts: dict[str, Any] | None = None,
+    ) -> wire.SystemResult:
         """One system found or inspected through this source."""
         return result(
             system=system,

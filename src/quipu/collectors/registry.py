@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import importlib
 from collections.abc import Mapping
-from typing import Any
 
+from quipu import wire
 from quipu.collectors.base import Emit, Run, SourceUnavailable
 from quipu.domain.states import SourceType, TaskKind
 
@@ -39,6 +39,6 @@ def collector(source_type: str, kind: str) -> Run:
     return run
 
 
-async def run_job(job: dict[str, Any], emit: Emit, stop: asyncio.Event) -> None:
+async def run_job(job: wire.Job, emit: Emit, stop: asyncio.Event) -> None:
     """Run one scanner job's collector, emitting each system's result as it ends."""
-    await collector(job["sourceType"], job["kind"])(job, emit, stop)
+    await collector(job.source_type, job.kind)(job, emit, stop)

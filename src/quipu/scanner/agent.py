@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 import quipu
+from quipu import wire
 from quipu.collectors.base import Run, SourceUnavailable
 from quipu.scanner.client import ProtocolError, ScannerClient
 
@@ -81,7 +82,7 @@ class Agent:
         the shutdown began is given back.
         """
         began = time.monotonic()
-        jobs: list[dict[str, Any]] = []
+        jobs: list[wire.Job] = []
         request = asyncio.ensure_future(self.client.claim(limit=free, wait=self.wait_s))
         await _first_of(request, self.shutdown)
         if not request.done():
@@ -108,8 +109,8 @@ class Agent:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.shutdown.wait(), self.poll_s)
 
-    async def _give_back(self, job: dict[str, Any]) -> None:
-        job_id = job["jobId"]
+    async def _give_back(self, job: wire.Job) -> None:
+        job_id = job.job_id
         try:
             await self.client.release(job_id)
         except (ProtocolError, ConnectionError, OSError) as error:
@@ -117,8 +118,8 @@ class Agent:
         else:
             log.info("scanner job %s released: claimed as the scanner shut down", job_id)
 
-    def _spawn(self, job: dict[str, Any]) -> None:
-        job_id: int = job["jobId"]
+    def _spawn(self, job: wire.Job) -> None:
+        job_id = job.job_id
         task = asyncio.create_task(self._run_job(job))
         self._running[job_id] = task
 
@@ -142,8 +143,8 @@ class Agent:
             except (ProtocolError, ConnectionError, OSError) as error:
                 log.warning("heartbeat failed: %s", error)
 
-    async def _run_job(self, job: dict[str, Any]) -> None:
-        job_id = job["jobId"]
+    async def _run_job(self, job: wire.Job) -> None:
+        job_id = job.job_id
         run = JobRun(self, job)
         try:
             await self.client.start(job_id)
@@ -166,13 +167,13 @@ class Agent:
 class JobRun:
     """One job on this scanner: results are batched, progress reported, stop obeyed."""
 
-    def __init__(self, agent: Agent, job: dict[str, Any]) -> None:
+    def __init__(self, agent: Agent, job: wire.Job) -> None:
         self.agent = agent
         self.client = agent.client
         self.job = job
-        self.job_id: int = job["jobId"]
+        self.job_id = job.job_id
         self.stop = asyncio.Event()
-        self.pending: list[dict[str, Any]] = []
+        self.pending: list[wire.SystemResult] = []
         self.seen = 0
         self.uploaded = 0
         self.stopped_by_server = False
@@ -212,7 +213,7 @@ class JobRun:
         )
         log.info("scanner job %s done: %d results", self.job_id, self.uploaded)
 
-    async def emit(self, result: dict[str, Any]) -> None:
+    async def emit(self, result: wire.SystemResult) -> None:
         self.pending.append(result)
         self.seen += 1
         if len(self.pending) >= self.agent.batch_size:

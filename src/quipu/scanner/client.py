@@ -10,6 +10,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
+
+from quipu import wire
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +139,7 @@ class ScannerClient:
             json={"version": version, "capacity": capacity, "agentId": agent_id},
         )
 
-    async def claim(self, *, limit: int, wait: float = 0) -> list[dict[str, Any]]:
+    async def claim(self, *, limit: int, wait: float = 0) -> list[wire.Job]:
         """Claim up to ``limit`` jobs; with ``wait``, the server answers as soon as there is
         work, or with none after ``wait`` seconds (a long poll).
 
@@ -149,8 +152,10 @@ class ScannerClient:
             params["wait"] = wait
             timeout = max(timeout, wait + WAIT_SLACK_S)
         body = await self.call("GET", "/scanner/jobs", params=params, timeout=timeout)
-        jobs: list[dict[str, Any]] = body["jobs"]
-        return jobs
+        try:
+            return wire.Jobs.model_validate(body).jobs
+        except ValidationError as error:
+            raise ProtocolError(200, "BAD_ANSWER", f"not a claim's answer: {error}") from None
 
     async def start(self, job_id: int) -> None:
         await self.call("POST", f"/scanner/jobs/{job_id}/start")
@@ -163,8 +168,9 @@ class ScannerClient:
         )
         return str(body.get("directive", "continue"))
 
-    async def results(self, job_id: int, results: list[dict[str, Any]]) -> int:
-        body = await self.call("POST", f"/scanner/jobs/{job_id}/results", json={"results": results})
+    async def results(self, job_id: int, results: Sequence[wire.SystemResult]) -> int:
+        payload = {"results": [r.to_wire() for r in results]}
+        body = await self.call("POST", f"/scanner/jobs/{job_id}/results", json=payload)
         return int(body["accepted"])
 
     async def complete(

@@ -31,6 +31,7 @@ import asyncio
 import logging
 from typing import Any
 
+from quipu import wire
 from quipu.collectors.ansible.client import ControllerClient, NotServed, PartUnknown, Stopped
 from quipu.collectors.ansible.facts import (
     HOST_METRICS,
@@ -59,7 +60,7 @@ RUNNER_ON_START = "runner_on_start"
 """The job event each task of a playbook emits as it starts on one host."""
 
 
-def _source(job: dict[str, Any]) -> ApiSource:
+def _source(job: wire.Job) -> ApiSource:
     return ApiSource.from_job(job, timeout_variable=TIMEOUT_ENV)
 
 
@@ -82,7 +83,7 @@ async def _log_in(client: ControllerClient) -> dict[str, Any]:
     return ping
 
 
-async def connect(job: dict[str, Any], emit: Emit, stop: asyncio.Event) -> None:
+async def connect(job: wire.Job, emit: Emit, stop: asyncio.Event) -> None:
     """Log in to the controller and report it as the source's one reachable system."""
     source = _source(job)
     async with ControllerClient(source, concurrency=1, stop=stop) as client:
@@ -101,7 +102,7 @@ async def connect(job: dict[str, Any], emit: Emit, stop: asyncio.Event) -> None:
     )
 
 
-async def inspect(job: dict[str, Any], emit: Emit, stop: asyncio.Event) -> None:
+async def inspect(job: wire.Job, emit: Emit, stop: asyncio.Event) -> None:
     """Read the controller's facts and emit them as its one system."""
     source = _source(job)
     concurrency = min(source.max_concurrency, MAX_CONCURRENCY)

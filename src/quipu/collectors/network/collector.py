@@ -7,9 +7,9 @@ import logging
 import os
 from typing import Any
 
-from quipu.collectors.base import Emit
+from quipu import wire
+from quipu.collectors.base import FAILED, UNREACHABLE, Emit
 from quipu.collectors.network.inspect import inspect_many
-from quipu.collectors.network.models import Credential, SystemResult
 from quipu.collectors.network.probe import probe
 from quipu.collectors.network.ssh import login_many
 from quipu.collectors.network.targets import from_ranges, resolve
@@ -27,16 +27,15 @@ def _seconds(name: str, default: float) -> float:
         return default
 
 
-def _concurrency(job: dict[str, Any]) -> int:
-    return max(1, int(job.get("options", {}).get("maxConcurrency") or 25))
+def _concurrency(job: wire.Job) -> int:
+    return max(1, job.options.max_concurrency)
 
 
-async def connect(job: dict[str, Any], emit: Emit, stop: asyncio.Event) -> None:
-    credentials = [Credential.from_wire(c) for c in job["credentials"]]
+async def connect(job: wire.Job, emit: Emit, stop: asyncio.Event) -> None:
     by_port: dict[int, list[str]] = {}
-    for target in job["targets"]:
-        for port in target["ports"]:
-            by_port.setdefault(port, []).extend(from_ranges([target["range"]]))
+    for target in job.targets:
+        for port in target.ports:
+            by_port.setdefault(port, []).extend(from_ranges([target.range]))
     for port, listed in by_port.items():
         if stop.is_set():
             return
@@ -68,7 +67,7 @@ async def connect(job: dict[str, Any], emit: Emit, stop: asyncio.Event) -> None:
         await probe(
             systems=list(names_at),
             ports=[port],
-            max_probes_per_second=float(job.get("maxProbesPerSecond") or 0),
+            max_probes_per_second=job.max_probes_per_second,
             concurrency=max(_concurrency(job), 64),
             timeout=PROBE_TIMEOUT_S,
             on_result=on_probe,
@@ -77,48 +76,42 @@ async def connect(job: dict[str, Any], emit: Emit, stop: asyncio.Event) -> None:
         if stop.is_set() or not opened:
             continue
 
-        async def on_login(result: SystemResult) -> None:
-            await emit(result.to_wire())
-
         await login_many(
             systems=opened,
-            credentials=credentials,
+            credentials=job.credentials,
             concurrency=_concurrency(job),
             connect_timeout=_seconds("QUIPU_SSH_CONNECT_TIMEOUT_S", 10.0),
-            on_result=on_login,
+            on_result=emit,
             stop=stop,
         )
 
 
-def _unreachable(system: str, port: int, reason: str) -> dict[str, Any]:
-    return SystemResult(system=system, port=port, status="unreachable", message=reason).to_wire()
+def _unreachable(system: str, port: int, reason: str) -> wire.SystemResult:
+    return wire.SystemResult(system=system, port=port, status=UNREACHABLE, message=reason)
 
 
-async def inspect(job: dict[str, Any], emit: Emit, stop: asyncio.Event) -> None:
-    credentials = {c["id"]: Credential.from_wire(c) for c in job["credentials"]}
+async def inspect(job: wire.Job, emit: Emit, stop: asyncio.Event) -> None:
+    credentials = {c.id: c for c in job.credentials}
     systems = []
-    for target in job["targets"]:
-        credential = credentials.get(target.get("credentialId"))
-        for address in from_ranges([target["range"]]):
+    for target in job.targets:
+        credential = credentials.get(target.credential_id) if target.credential_id else None
+        for address in from_ranges([target.range]):
             if credential is None:
                 await emit(
-                    SystemResult(
+                    wire.SystemResult(
                         system=address,
-                        port=target["ports"][0],
-                        status="failed",
+                        port=target.ports[0],
+                        status=FAILED,
                         message="The credential that reached this system no longer exists.",
-                    ).to_wire()
+                    )
                 )
             else:
-                systems.append((address, target["ports"][0], credential))
-
-    async def on_result(result: SystemResult) -> None:
-        await emit(result.to_wire())
+                systems.append((address, target.ports[0], credential))
 
     await inspect_many(
         systems=systems,
         concurrency=_concurrency(job),
         timeout=_seconds("QUIPU_INSPECT_TIMEOUT_S", 120.0),
-        on_result=on_result,
+        on_result=emit,
         stop=stop,
     )

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 
 import asyncssh
 
+from quipu.collectors.base import FAILED, SUCCESS, UNREACHABLE
 from quipu.collectors.network import facts, framing, script
-from quipu.collectors.network.models import FAILED, SUCCESS, UNREACHABLE, Credential, SystemResult
 from quipu.collectors.network.ssh import (
     AddressLimits,
     KeyUnreadable,
@@ -21,6 +21,7 @@ from quipu.collectors.network.ssh import (
     run_each,
     unreachable_reason,
 )
+from quipu.wire import Credential, Status, SystemResult
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ async def inspect(
     )
     started = time.monotonic()
 
-    def failed(message: str, status: str = FAILED) -> SystemResult:
+    def failed(message: str, status: Status = FAILED) -> SystemResult:
         logger.info("inspection of %s:%d failed: %s", address, port, message)
         return SystemResult(
             system=address,

@@ -12,13 +12,8 @@ from typing import TypeVar
 
 import asyncssh
 
-from quipu.collectors.network.models import (
-    FAILED,
-    SUCCESS,
-    UNREACHABLE,
-    Credential,
-    SystemResult,
-)
+from quipu.collectors.base import FAILED, SUCCESS, UNREACHABLE
+from quipu.wire import Credential, SystemResult
 
 logger = logging.getLogger(__name__)
 

@@ -28,6 +28,7 @@ import logging
 from collections.abc import Awaitable
 from typing import Any
 
+from quipu import wire
 from quipu.collectors.base import SUCCESS, ApiSource, Emit, SourceUnavailable, log_job
 from quipu.collectors.openshift import facts as f
 from quipu.collectors.openshift.client import (
@@ -54,7 +55,7 @@ DEPLOYMENTS = "/apis/apps/v1/deployments"
 _PART_NAMES = {"operators": "Operators", "namespaces": "Workload counts"}
 
 
-def _source(job: dict[str, Any]) -> ApiSource:
+def _source(job: wire.Job) -> ApiSource:
     return ApiSource.from_job(job, timeout_variable=TIMEOUT_ENV)
 
 
@@ -82,7 +83,7 @@ async def _cluster(client: OpenShiftClient) -> tuple[str, dict[str, Any]]:
     }
 
 
-async def connect(job: dict[str, Any], emit: Emit, stop: asyncio.Event) -> None:
+async def connect(job: wire.Job, emit: Emit, stop: asyncio.Event) -> None:
     """Log in, read the cluster's version, and report every node and the cluster itself."""
     source = _source(job)
     found = 0
@@ -114,7 +115,7 @@ async def connect(job: dict[str, Any], emit: Emit, stop: asyncio.Event) -> None:
     )
 
 
-async def inspect(job: dict[str, Any], emit: Emit, stop: asyncio.Event) -> None:
+async def inspect(job: wire.Job, emit: Emit, stop: asyncio.Event) -> None:
     """Read every node's facts, emitting each as its page arrives, then the cluster's."""
     source = _source(job)
     concurrency = min(source.max_concurrency, MAX_CONCURRENCY)

@@ -30,6 +30,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from quipu import wire
 from quipu.collectors.base import SUCCESS, ApiSource, Emit, SourceUnavailable, log_job
 from quipu.collectors.rhacs import facts
 from quipu.collectors.rhacs.client import (
@@ -50,11 +51,11 @@ CONCURRENCY = 3
 """The usage figures and the clusters are three independent calls: ask them at once."""
 
 
-def _source(job: dict[str, Any]) -> ApiSource:
+def _source(job: wire.Job) -> ApiSource:
     return ApiSource.from_job(job, timeout_variable=TIMEOUT_ENV)
 
 
-async def connect(job: dict[str, Any], emit: Emit, stop: asyncio.Event) -> None:
+async def connect(job: wire.Job, emit: Emit, stop: asyncio.Event) -> None:
     """Check that the source is an RHACS Central that accepts the token; report the Central
     as the one reachable system."""
     source = _source(job)
@@ -74,7 +75,7 @@ async def connect(job: dict[str, Any], emit: Emit, stop: asyncio.Event) -> None:
     )
 
 
-async def inspect(job: dict[str, Any], emit: Emit, stop: asyncio.Event) -> None:
+async def inspect(job: wire.Job, emit: Emit, stop: asyncio.Event) -> None:
     """Read the Central's facts and emit them as its one system."""
     source = _source(job)
     async with RhacsClient(source, concurrency=CONCURRENCY, stop=stop) as client:

@@ -18,6 +18,7 @@ import contextlib
 import logging
 from typing import Any
 
+from quipu import wire
 from quipu.collectors.base import (
     FAILED,
     SUCCESS,
@@ -43,11 +44,11 @@ TIMEOUT_ENV = "QUIPU_SATELLITE_TIMEOUT_S"
 """Scanner environment variable: seconds one request to Satellite may take."""
 
 
-def _source(job: dict[str, Any]) -> ApiSource:
+def _source(job: wire.Job) -> ApiSource:
     return ApiSource.from_job(job, timeout_variable=TIMEOUT_ENV)
 
 
-async def connect(job: dict[str, Any], emit: Emit, stop: asyncio.Event) -> None:
+async def connect(job: wire.Job, emit: Emit, stop: asyncio.Event) -> None:
     """Log in to Satellite and report every host it manages as a reachable system."""
     source = _source(job)
     found = 0
@@ -72,7 +73,7 @@ async def connect(job: dict[str, Any], emit: Emit, stop: asyncio.Event) -> None:
     )
 
 
-async def inspect(job: dict[str, Any], emit: Emit, stop: asyncio.Event) -> None:
+async def inspect(job: wire.Job, emit: Emit, stop: asyncio.Event) -> None:
     """Read the facts of every host Satellite manages, emitting each host as it is done."""
     source = _source(job)
     concurrency = min(source.max_concurrency, MAX_CONCURRENCY)
@@ -84,7 +85,7 @@ async def inspect(job: dict[str, Any], emit: Emit, stop: asyncio.Event) -> None:
             # count against the bound too, so a slow server upload cannot pile them up.
             try:
                 result = await _inspect_host(client, source, host_id=host_id, name=name)
-                counts[result["status"]] += 1
+                counts[result.status] += 1
                 await emit(result)
             except Stopped:
                 return
@@ -139,7 +140,7 @@ async def inspect(job: dict[str, Any], emit: Emit, stop: asyncio.Event) -> None:
 
 async def _inspect_host(
     client: SatelliteClient, source: ApiSource, *, host_id: int, name: str
-) -> dict[str, Any]:
+) -> wire.SystemResult:
     """One host's result: its facts, or why they could not be read."""
     try:
         details = await client.host(host_id)

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from quipu import wire
 from quipu.collectors.base import SUCCESS, ApiSource, Emit, SourceUnavailable
 from quipu.collectors.vcenter import facts as vc_facts
 from quipu.collectors.vcenter.inventory import (
@@ -34,19 +35,19 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-VmResult = tuple[str | None, dict[str, Any]]
+VmResult = tuple[str | None, wire.SystemResult]
 """The managed object id of a VM's host (None when unknown) and the VM's result."""
 
 TIMEOUT_VARIABLE = "QUIPU_VCENTER_TIMEOUT_S"
 """The scanner's environment may change how long one request to vCenter may take."""
 
 
-def _source(job: dict[str, Any]) -> ApiSource:
+def _source(job: wire.Job) -> ApiSource:
     return ApiSource.from_job(job, timeout_variable=TIMEOUT_VARIABLE)
 
 
-def _label(job: dict[str, Any]) -> str:
-    return f"scanner job {job.get('jobId')} (scan job {job.get('scanId')})"
+def _label(job: wire.Job) -> str:
+    return f"scanner job {job.job_id} (scan job {job.scan_id})"
 
 
 @contextlib.asynccontextmanager
@@ -65,7 +66,7 @@ async def _opened(source: ApiSource) -> AsyncIterator[tuple[Session, Any]]:
 
 
 async def connect(
-    job: dict[str, Any], emit: Emit, stop: asyncio.Event, *, page_size: int = PAGE_SIZE
+    job: wire.Job, emit: Emit, stop: asyncio.Event, *, page_size: int = PAGE_SIZE
 ) -> None:
     """Log in, then report every VM (templates included) and every ESXi host as reachable."""
     source = _source(job)
@@ -91,7 +92,7 @@ async def connect(
 
 
 async def inspect(
-    job: dict[str, Any], emit: Emit, stop: asyncio.Event, *, page_size: int = PAGE_SIZE
+    job: wire.Job, emit: Emit, stop: asyncio.Event, *, page_size: int = PAGE_SIZE
 ) -> None:
     """The facts of every VM, page by page as vCenter hands them out, then of every host."""
     source = _source(job)
