@@ -6,6 +6,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -148,6 +149,34 @@ def test_ip_binding_violation(world: World) -> None:
     assert response.json()["error"]["code"] == "IP_BINDING_VIOLATION"
     assert "10.9.0.0/16" in response.json()["error"]["message"]
     assert world.snapshot() == before
+
+
+def test_a_forwarded_address_is_not_believed_from_a_proxy_nobody_configured(world: World) -> None:
+    before = world.snapshot()
+    with world.scanner("bound") as client:
+        for header in ("X-Forwarded-For", "X-Real-IP", "Forwarded"):
+            value = "for=10.9.0.7" if header == "Forwarded" else "10.9.0.7"
+            response = client.get("/scanner/jobs", headers={header: value})
+            assert response.status_code == 403, header
+            assert response.json()["error"]["code"] == "IP_BINDING_VIOLATION"
+            assert "from 127.0.0.1" in response.json()["error"]["message"]
+    assert world.snapshot() == before
+
+
+def test_a_forwarded_address_is_believed_from_a_configured_proxy(tmp_path: Path) -> None:
+    with running_server(
+        kind="sqlite",
+        data_dir=tmp_path / "data",
+        args=("--no-builtin-scanner", "--forwarded-allow-ips", "127.0.0.1"),
+    ) as server:
+        with server.client() as admin:
+            key = admin.post(
+                "/api/v1/scanners/", json={"name": "behind", "bind": ["10.9.0.0/16"]}
+            ).json()["api_key"]
+        with httpx.Client(base_url=server.url, headers={"X-API-Key": key}) as client:
+            assert client.get("/scanner/jobs").status_code == 403
+            forwarded = client.get("/scanner/jobs", headers={"X-Forwarded-For": "10.9.0.7"})
+            assert forwarded.status_code == 200, forwarded.text
 
 
 def test_limit_defaults_to_one_and_caps_at_ten(world: World) -> None:

@@ -67,6 +67,17 @@ def server(
             min=1,
         ),
     ] = 75,
+    forwarded_allow_ips: Annotated[
+        str,
+        typer.Option(
+            envvar="QUIPU_FORWARDED_ALLOW_IPS",
+            help="Comma-separated addresses (or networks) of the reverse proxies whose "
+            "X-Forwarded-For and X-Forwarded-Proto headers are believed; '*' believes any "
+            "client. Default: none, so a client cannot pass for another address (a scanner's "
+            "IP binding holds).",
+            show_default=False,
+        ),
+    ] = "",
 ) -> None:
     """Run the server (user API, scanner API, dispatcher, built-in scanner)."""
     import uvicorn
@@ -101,6 +112,10 @@ def server(
         "log_level": log_level.lower(),
         "timeout_graceful_shutdown": 10,
         "timeout_keep_alive": keep_alive_s,
+        # uvicorn believes forwarded headers from 127.0.0.1 unless told otherwise: any local
+        # process could then claim any address.
+        "proxy_headers": bool(forwarded_allow_ips.strip()),
+        "forwarded_allow_ips": forwarded_allow_ips.strip(),
         **ssl,
     }
     if workers == 1:
