@@ -510,7 +510,7 @@ def claim_for_scanner(
 CLAIMABLE = text(
     """
     SELECT EXISTS (
-        SELECT FROM scanner_jobs AS sj
+        SELECT 1 FROM scanner_jobs AS sj
         JOIN scan_jobs AS j ON j.id = sj.scan_job_id
         JOIN scanners AS sc ON sc.id = sj.scanner_id
         WHERE sj.scanner_id = :scanner_id AND sj.status = 'pending' AND j.status = 'running'
