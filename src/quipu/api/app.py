@@ -22,6 +22,7 @@ from quipu import logs, web
 from quipu.api import (
     credentials,
     errors,
+    guard,
     jobs,
     report_imports,
     reports,
@@ -150,6 +151,7 @@ def create_app(
     app.state.scanner_keys = scanners.KeyCache()
     app.state.heartbeats = protocol.Heartbeats()
     errors.install(app)
+    guard.install(app)
     for module in (
         scanner_api,  # first: a fleet's calls are most of the traffic, matched soonest
         status,

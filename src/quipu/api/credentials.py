@@ -29,8 +29,15 @@ CredType = SourceType
 """A credential's type is the type of source it is for."""
 BecomeMethod = Literal["sudo", "su", "pbrun", "pfexec", "doas", "dzdo", "ksu", "runas"]
 Name = Annotated[str, Field(min_length=1, max_length=64)]
+SECRET_MAX = 65_536
+"""Characters of a password, token or private key: a 16,384-bit RSA key takes 13,000."""
 Secret = Annotated[
-    str, Field(min_length=1, json_schema_extra={"format": "password", "writeOnly": True})
+    str,
+    Field(
+        min_length=1,
+        max_length=SECRET_MAX,
+        json_schema_extra={"format": "password", "writeOnly": True},
+    ),
 ]
 NameQuery = Annotated[str | None, Query(description="Exact name.")]
 SearchQuery = Annotated[str | None, Query(description="Names containing this text, ignoring case.")]

@@ -6,7 +6,7 @@ import asyncio
 
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from quipu.api.deps import CurrentUser, Now, SettingsDep, StoreDep
 from quipu.services import auth
@@ -15,8 +15,8 @@ router = APIRouter(prefix="/api/v1", tags=["users"])
 
 
 class Login(BaseModel):
-    username: str
-    password: str
+    username: str = Field(min_length=1, max_length=150)
+    password: str = Field(max_length=1024)
 
 
 class TokenOut(BaseModel):
