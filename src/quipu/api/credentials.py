@@ -11,6 +11,7 @@ from pydantic_core import PydanticCustomError
 
 from quipu.api.deps import CurrentUser, Now, StoreDep
 from quipu.api.pagination import Page, Paging, page_of
+from quipu.api.params import BodyId, Id
 from quipu.domain.states import SourceType
 from quipu.services import credentials
 from quipu.store.secrets import SecretBox
@@ -132,7 +133,7 @@ class CredentialPublic(BaseModel):
 
 
 class BulkDelete(BaseModel):
-    ids: list[int] | Literal["all"] = Field(description='Ids to delete, or "all".')
+    ids: list[BodyId] | Literal["all"] = Field(description='Ids to delete, or "all".')
 
     @field_validator("ids", mode="before")
     @classmethod
@@ -230,7 +231,7 @@ def bulk_delete_credentials(
 
 
 @router.get("/{credential_id}/")
-def get_credential(credential_id: int, store: StoreDep, user: CurrentUser) -> CredentialPublic:
+def get_credential(credential_id: Id, store: StoreDep, user: CurrentUser) -> CredentialPublic:
     """Show one credential."""
     view = credentials.get_credential(store, credential_id=credential_id)
     return CredentialPublic.model_validate(view)
@@ -238,7 +239,7 @@ def get_credential(credential_id: int, store: StoreDep, user: CurrentUser) -> Cr
 
 @router.put("/{credential_id}/")
 def replace_credential(
-    credential_id: int,
+    credential_id: Id,
     body: CredentialCreate,
     store: StoreDep,
     box: SecretsDep,
@@ -256,7 +257,7 @@ def replace_credential(
 
 @router.patch("/{credential_id}/")
 def edit_credential(
-    credential_id: int,
+    credential_id: Id,
     body: CredentialUpdate,
     store: StoreDep,
     box: SecretsDep,
@@ -272,6 +273,6 @@ def edit_credential(
 
 
 @router.delete("/{credential_id}/", status_code=204)
-def delete_credential(credential_id: int, store: StoreDep, user: CurrentUser) -> None:
+def delete_credential(credential_id: Id, store: StoreDep, user: CurrentUser) -> None:
     """Delete a credential no source uses."""
     credentials.delete_credential(store, credential_id=credential_id)

@@ -73,7 +73,12 @@ def error_response(
 def format_validation_error(error: RequestValidationError) -> tuple[str, str]:
     """The first problem of a request body or query as (field, sentence)."""
     first = error.errors()[0]
-    location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
+    location = [
+        str(part)
+        for part in first.get("loc", ())
+        # pydantic names the member of a union it tried ("list[constrained-int]"): not a field
+        if part not in ("body", "query", "path") and "[" not in str(part)
+    ]
     field = ".".join(location) or "body"
     return field, f"{field}: {first.get('msg', 'invalid value')}."
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from quipu.api.deps import CurrentUser, Now, StoreDep, actor
 from quipu.api.pagination import Page, Paging, page_of
+from quipu.api.params import MAX_INT64, Id
 from quipu.domain.errors import IllegalTransition, InvalidInput
 from quipu.domain.rules import Progress
 from quipu.domain.states import ScanJobAction, ScanJobStatus, ScanJobType, TaskKind
@@ -233,7 +234,7 @@ def _poke(request: Request) -> None:
 
 @router.post("/scans/{scan_id}/jobs/", status_code=status.HTTP_201_CREATED)
 def start_scan(
-    scan_id: int, request: Request, user: CurrentUser, store: StoreDep, now: Now
+    scan_id: Id, request: Request, user: CurrentUser, store: StoreDep, now: Now
 ) -> JobOut:
     """Start a scan: create a scan job."""
     job = scan_jobs.start(
@@ -249,7 +250,7 @@ def start_scan(
 
 @router.get("/scans/{scan_id}/jobs/")
 def list_scan_jobs(
-    scan_id: int,
+    scan_id: Id,
     request: Request,
     user: CurrentUser,
     store: StoreDep,
@@ -266,7 +267,9 @@ def list_jobs(
     user: CurrentUser,
     store: StoreDep,
     paging: Paging,
-    scan_id: Annotated[int | None, Query(description="Only jobs of this scan.")] = None,
+    scan_id: Annotated[
+        int | None, Query(ge=1, le=MAX_INT64, description="Only jobs of this scan.")
+    ] = None,
     status: Annotated[str | None, Query(description="Only jobs in this status.")] = None,
 ) -> Page[JobOut]:
     """Scan jobs, newest first."""
@@ -303,16 +306,14 @@ def _page(
 # /api/v1/jobs/{id} so.
 @router.get("/jobs/{job_id}")
 @router.get("/jobs/{job_id}/")
-def get_job(job_id: int, request: Request, user: CurrentUser, store: StoreDep) -> JobOut:
+def get_job(job_id: Id, request: Request, user: CurrentUser, store: StoreDep) -> JobOut:
     """One scan job with its tasks and counters."""
     return _job_out(store, scan_jobs.get(store, job_id=job_id))
 
 
 @router.put("/jobs/{job_id}/pause")
 @router.put("/jobs/{job_id}/pause/")
-def pause_job(
-    job_id: int, request: Request, user: CurrentUser, store: StoreDep, now: Now
-) -> JobOut:
+def pause_job(job_id: Id, request: Request, user: CurrentUser, store: StoreDep, now: Now) -> JobOut:
     """Pause a pending or running scan job."""
     job = _steer(scan_jobs.pause, store=store, job_id=job_id, now=now, by=actor(user))
     _poke(request)
@@ -322,7 +323,7 @@ def pause_job(
 @router.put("/jobs/{job_id}/restart")
 @router.put("/jobs/{job_id}/restart/")
 def restart_job(
-    job_id: int, request: Request, user: CurrentUser, store: StoreDep, now: Now
+    job_id: Id, request: Request, user: CurrentUser, store: StoreDep, now: Now
 ) -> JobOut:
     """Restart a paused scan job; it resumes where it stopped."""
     job = _steer(scan_jobs.restart, store=store, job_id=job_id, now=now, by=actor(user))
@@ -333,7 +334,7 @@ def restart_job(
 @router.put("/jobs/{job_id}/cancel")
 @router.put("/jobs/{job_id}/cancel/")
 def cancel_job(
-    job_id: int, request: Request, user: CurrentUser, store: StoreDep, now: Now
+    job_id: Id, request: Request, user: CurrentUser, store: StoreDep, now: Now
 ) -> JobOut:
     """Cancel a scan job for good."""
     job = _steer(scan_jobs.cancel, store=store, job_id=job_id, now=now, by=actor(user))
@@ -344,7 +345,7 @@ def cancel_job(
 @router.put("/jobs/{job_id}/approve")
 @router.put("/jobs/{job_id}/approve/")
 def approve_job(
-    job_id: int, request: Request, user: CurrentUser, store: StoreDep, now: Now
+    job_id: Id, request: Request, user: CurrentUser, store: StoreDep, now: Now
 ) -> JobOut:
     """Approve a held scan job (administrators only)."""
     auth.require_admin(user, action="approve a held scan job")
@@ -389,7 +390,7 @@ def _result_out(result: SystemResult, task: Task, *, facts: bool) -> SystemResul
 @router.get("/jobs/{job_id}/connection")
 @router.get("/jobs/{job_id}/connection/")
 def connection_results(
-    job_id: int,
+    job_id: Id,
     request: Request,
     user: CurrentUser,
     store: StoreDep,
@@ -403,7 +404,7 @@ def connection_results(
 @router.get("/jobs/{job_id}/inspection")
 @router.get("/jobs/{job_id}/inspection/")
 def inspection_results(
-    job_id: int,
+    job_id: Id,
     request: Request,
     user: CurrentUser,
     store: StoreDep,
@@ -417,7 +418,7 @@ def inspection_results(
 @router.get("/jobs/{job_id}/events")
 @router.get("/jobs/{job_id}/events/")
 def job_log(
-    job_id: int, request: Request, user: CurrentUser, store: StoreDep, paging: Paging
+    job_id: Id, request: Request, user: CurrentUser, store: StoreDep, paging: Paging
 ) -> Page[EventOut]:
     """A scan job's log: every move of it, its tasks and scanner jobs, oldest first."""
     count, events = job_events.list_events(

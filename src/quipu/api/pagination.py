@@ -11,6 +11,8 @@ from pydantic import BaseModel
 T = TypeVar("T")
 
 MAX_PAGE_SIZE = 1000
+MAX_PAGE = 1_000_000_000
+"""A page past this one is past any list (and its offset past what a query takes)."""
 
 
 class Page(BaseModel, Generic[T]):
@@ -30,7 +32,7 @@ class PageParams(BaseModel):
 
 
 def page_params(
-    page: Annotated[int, Query(ge=1, description="Page number, from 1.")] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page number, from 1.")] = 1,
     page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Items per page.")] = 100,
 ) -> PageParams:
     return PageParams(page=page, page_size=page_size)

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from quipu.api.deps import CurrentUser, StoreDep
 from quipu.api.pagination import Page, Paging, page_of
+from quipu.api.params import Id
 from quipu.services import reports
 from quipu.store import Store
 from quipu.store.tables import Report
@@ -112,7 +113,7 @@ def list_reports_v2(
 
 
 @router_v2.get("/{report_id}/")
-def get_report_v2(report_id: int, user: CurrentUser, store: StoreDep) -> ReportV2Out:
+def get_report_v2(report_id: Id, user: CurrentUser, store: StoreDep) -> ReportV2Out:
     """One report, with its scan and what can be done with it."""
     return _v2(reports.view(store, report_id=report_id))
 
@@ -132,7 +133,7 @@ def list_reports(
     responses={200: {"content": {"application/json": {}, "application/gzip": {}}}},
 )
 async def get_report(
-    report_id: int,
+    report_id: Id,
     user: CurrentUser,
     store: StoreDep,
     accept: Annotated[str | None, Header()] = None,
@@ -150,7 +151,7 @@ async def get_report(
     response_class=Response,
 )
 async def details(
-    report_id: int,
+    report_id: Id,
     user: CurrentUser,
     store: StoreDep,
     accept: Annotated[str | None, Header()] = None,
@@ -169,7 +170,7 @@ async def details(
 
 
 @router.get("/{report_id}/aggregate/")
-async def aggregate(report_id: int, user: CurrentUser, store: StoreDep) -> dict[str, Any]:
+async def aggregate(report_id: Id, user: CurrentUser, store: StoreDep) -> dict[str, Any]:
     """The aggregate report: instances by type, OS, hypervisors, and diagnostics."""
     return await run_in_threadpool(lambda: reports.aggregate(store, report_id=report_id))
 
@@ -180,7 +181,7 @@ async def aggregate(report_id: int, user: CurrentUser, store: StoreDep) -> dict[
     response_class=Response,
 )
 async def insights(
-    report_id: int,
+    report_id: Id,
     user: CurrentUser,
     store: StoreDep,
     accept: Annotated[str | None, Header()] = None,
@@ -204,7 +205,7 @@ async def insights(
     response_class=Response,
 )
 async def deployments(
-    report_id: int,
+    report_id: Id,
     user: CurrentUser,
     store: StoreDep,
     accept: Annotated[str | None, Header()] = None,
@@ -231,7 +232,7 @@ async def deployments(
     responses={200: {"content": {"application/gzip": {}}}},
     response_class=Response,
 )
-async def download(report_id: int, user: CurrentUser, store: StoreDep) -> Response:
+async def download(report_id: Id, user: CurrentUser, store: StoreDep) -> Response:
     """Every report as JSON and CSV, the insights tarball and their SHA256SUM in a .tar.gz."""
     body = await run_in_threadpool(lambda: reports.tarball(store, report_id=report_id))
     return Response(

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from quipu.api.deps import CurrentUser, StoreDep
 from quipu.api.jobs import ProgressOut, progress_out
+from quipu.api.params import Id
 from quipu.services import job_events, scan_jobs, scans
 
 router = APIRouter(prefix="/api/scans", tags=["scans"])
@@ -103,7 +104,7 @@ def status_public(found: scans.ScanStatus) -> ScanStatusPublic:
 # The document writes the path without a trailing slash; both answer.
 @router.get("/{scan_id}")
 @router.get("/{scan_id}/")
-def get_scan_status(scan_id: int, store: StoreDep, user: CurrentUser) -> ScanStatusPublic:
+def get_scan_status(scan_id: Id, store: StoreDep, user: CurrentUser) -> ScanStatusPublic:
     """A scan's aggregate status: its newest scan job's state and counters, its scanner
     jobs by status and the alarms open on it."""
     return status_public(scans.scan_status(store, scan_id=scan_id))

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from quipu import wire
 from quipu.api.deps import Now, StoreDep
 from quipu.api.long_poll import WorkWaiters
+from quipu.api.params import Count, Id
 from quipu.clock import Clock
 from quipu.services import protocol, scanners
 from quipu.store import Store
@@ -27,8 +28,8 @@ class Body(BaseModel):
 
 
 class Progress(Body):
-    progressCount: int = Field(ge=0)
-    resultCount: int = Field(ge=0)
+    progressCount: Count
+    resultCount: Count
 
 
 class Results(Body):
@@ -37,13 +38,13 @@ class Results(Body):
 
 class Complete(Body):
     status: Literal["completed", "failed"]
-    resultCount: int | None = Field(default=None, ge=0)
+    resultCount: Count | None = None
     errorMessage: str | None = Field(default=None, max_length=10_000)
 
 
 class Heartbeat(Body):
     version: str = Field(min_length=1, max_length=32)
-    capacity: int | None = Field(default=None, ge=0)
+    capacity: Count | None = None
     agentId: str | None = Field(default=None, max_length=64)
 
 
@@ -187,14 +188,14 @@ async def _disconnected(request: Request) -> None:
 
 
 @router.post("/jobs/{job_id}/start")
-def start_job(job_id: int, scanner: ScannerDep, store: StoreDep, now: Now) -> Ok:
+def start_job(job_id: Id, scanner: ScannerDep, store: StoreDep, now: Now) -> Ok:
     """Mark a claimed job running."""
     protocol.start(store, scanner=scanner, job_id=job_id, now=now)
     return Ok()
 
 
 @router.post("/jobs/{job_id}/progress")
-def report_progress(job_id: int, body: Progress, scanner: ScannerDep, store: StoreDep) -> Directive:
+def report_progress(job_id: Id, body: Progress, scanner: ScannerDep, store: StoreDep) -> Directive:
     """Report progress; the answer says whether to continue or stop."""
     directive = protocol.progress(
         store,
@@ -208,7 +209,7 @@ def report_progress(job_id: int, body: Progress, scanner: ScannerDep, store: Sto
 
 @router.post("/jobs/{job_id}/results")
 def upload_results(
-    job_id: int, body: Results, scanner: ScannerDep, store: StoreDep, now: Now
+    job_id: Id, body: Results, scanner: ScannerDep, store: StoreDep, now: Now
 ) -> Accepted:
     """Upload per-system results; idempotent per system."""
     added = protocol.upload_results(
@@ -222,7 +223,7 @@ def upload_results(
 
 
 @router.post("/jobs/{job_id}/complete")
-def complete_job(job_id: int, body: Complete, scanner: ScannerDep, store: StoreDep, now: Now) -> Ok:
+def complete_job(job_id: Id, body: Complete, scanner: ScannerDep, store: StoreDep, now: Now) -> Ok:
     """Finish a job as completed or failed."""
     protocol.complete(
         store,
@@ -237,7 +238,7 @@ def complete_job(job_id: int, body: Complete, scanner: ScannerDep, store: StoreD
 
 
 @router.post("/jobs/{job_id}/release")
-def release_job(job_id: int, scanner: ScannerDep, store: StoreDep, now: Now) -> Ok:
+def release_job(job_id: Id, scanner: ScannerDep, store: StoreDep, now: Now) -> Ok:
     """Give a job back unfinished (the scanner is shutting down); another scanner takes it."""
     protocol.release(store, scanner=scanner, job_id=job_id, now=now)
     return Ok()

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from quipu.api.deps import CurrentUser, Now, SettingsDep, StoreDep
 from quipu.api.pagination import Page, Paging, page_of
+from quipu.api.params import Id
 from quipu.services import alarms, auth, scanners
 from quipu.store.tables import Alarm
 
@@ -106,7 +107,7 @@ def list_scanners(
 
 @router.get("/scanners/{scanner_id}/")
 def get_scanner(
-    scanner_id: int, user: CurrentUser, store: StoreDep, settings: SettingsDep, now: Now
+    scanner_id: Id, user: CurrentUser, store: StoreDep, settings: SettingsDep, now: Now
 ) -> ScannerOut:
     """One scanner."""
     return _out(
@@ -116,7 +117,7 @@ def get_scanner(
 
 @router.post("/scanners/{scanner_id}/enable/")
 def enable_scanner(
-    scanner_id: int, user: CurrentUser, store: StoreDep, settings: SettingsDep, now: Now
+    scanner_id: Id, user: CurrentUser, store: StoreDep, settings: SettingsDep, now: Now
 ) -> ScannerOut:
     """Let a scanner take work again."""
     auth.require_admin(user, action="enable a scanner")
@@ -128,7 +129,7 @@ def enable_scanner(
 
 @router.post("/scanners/{scanner_id}/disable/")
 def disable_scanner(
-    scanner_id: int, user: CurrentUser, store: StoreDep, settings: SettingsDep, now: Now
+    scanner_id: Id, user: CurrentUser, store: StoreDep, settings: SettingsDep, now: Now
 ) -> ScannerOut:
     """Refuse a scanner every request until it is enabled again."""
     auth.require_admin(user, action="disable a scanner")
@@ -144,7 +145,7 @@ def disable_scanner(
 
 @router.post("/scanners/{scanner_id}/drain/")
 def drain_scanner(
-    scanner_id: int, user: CurrentUser, store: StoreDep, settings: SettingsDep, now: Now
+    scanner_id: Id, user: CurrentUser, store: StoreDep, settings: SettingsDep, now: Now
 ) -> ScannerOut:
     """Give a scanner no new work; what it holds finishes."""
     auth.require_admin(user, action="drain a scanner")
@@ -156,7 +157,7 @@ def drain_scanner(
 
 @router.post("/scanners/{scanner_id}/undrain/")
 def undrain_scanner(
-    scanner_id: int, user: CurrentUser, store: StoreDep, settings: SettingsDep, now: Now
+    scanner_id: Id, user: CurrentUser, store: StoreDep, settings: SettingsDep, now: Now
 ) -> ScannerOut:
     """Let a draining scanner take new work again."""
     auth.require_admin(user, action="undrain a scanner")
@@ -172,7 +173,7 @@ def undrain_scanner(
 
 @router.post("/scanners/{scanner_id}/rotate-key/")
 def rotate_key(
-    scanner_id: int, user: CurrentUser, store: StoreDep, settings: SettingsDep, now: Now
+    scanner_id: Id, user: CurrentUser, store: StoreDep, settings: SettingsDep, now: Now
 ) -> ScannerWithKey:
     """Give a scanner a new API key; the old one stops working."""
     auth.require_admin(user, action="rotate a scanner's key")
@@ -253,14 +254,14 @@ def list_alarms(
 
 
 @router.get("/alarms/{alarm_id}/", tags=["alarms"])
-def get_alarm(alarm_id: int, user: CurrentUser, store: StoreDep) -> AlarmOut:
+def get_alarm(alarm_id: Id, user: CurrentUser, store: StoreDep) -> AlarmOut:
     """One alarm."""
     return _alarms_out(store, [alarms.get(store, alarm_id=alarm_id)])[0]
 
 
 @router.post("/alarms/{alarm_id}/repair/", tags=["alarms"])
 def repair_alarm(
-    alarm_id: int,
+    alarm_id: Id,
     body: AlarmRepair,
     user: CurrentUser,
     store: StoreDep,

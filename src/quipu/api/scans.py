@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from quipu.api.credentials import BulkDelete, BulkDeletedPublic, Name, NameQuery, SearchQuery
 from quipu.api.deps import CurrentUser, Now, StoreDep
 from quipu.api.pagination import Page, Paging, page_of
+from quipu.api.params import Id
 from quipu.domain.schedules import parse_schedule
 from quipu.domain.states import ScanJobStatus
 from quipu.services import scan_jobs, scans
@@ -263,14 +264,14 @@ def bulk_delete_scans(body: BulkDelete, store: StoreDep, user: CurrentUser) -> B
 
 
 @router.get("/{scan_id}/")
-def get_scan(scan_id: int, store: StoreDep, user: CurrentUser, now: Now) -> ScanPublic:
+def get_scan(scan_id: Id, store: StoreDep, user: CurrentUser, now: Now) -> ScanPublic:
     """Show one scan, its schedule's next firings and its newest scan job."""
     return scan_public(scans.get_scan(store, scan_id=scan_id, now=now))
 
 
 @router.put("/{scan_id}/")
 def replace_scan(
-    scan_id: int, body: ScanCreate, store: StoreDep, user: CurrentUser, now: Now
+    scan_id: Id, body: ScanCreate, store: StoreDep, user: CurrentUser, now: Now
 ) -> ScanPublic:
     """Replace a scan; options, schedule, windows and retry left out get their defaults."""
     changes = {
@@ -286,7 +287,7 @@ def replace_scan(
 
 @router.patch("/{scan_id}/")
 def edit_scan(
-    scan_id: int, body: ScanUpdate, store: StoreDep, user: CurrentUser, now: Now
+    scan_id: Id, body: ScanUpdate, store: StoreDep, user: CurrentUser, now: Now
 ) -> ScanPublic:
     """Change some fields of a scan; options given are merged into the scan's."""
     lifecycle = {"schedule", "windows", "retry"}
@@ -298,6 +299,6 @@ def edit_scan(
 
 
 @router.delete("/{scan_id}/", status_code=204)
-def delete_scan(scan_id: int, store: StoreDep, user: CurrentUser) -> None:
+def delete_scan(scan_id: Id, store: StoreDep, user: CurrentUser) -> None:
     """Delete a scan; its scan jobs and reports stay."""
     scans.delete_scan(store, scan_id=scan_id)

@@ -20,6 +20,7 @@ from quipu.api.credentials import (
 )
 from quipu.api.deps import CurrentUser, Now, StoreDep
 from quipu.api.pagination import Page, Paging, page_of
+from quipu.api.params import Id
 from quipu.domain.source_types import SOURCE_TYPES
 from quipu.services import sources
 from quipu.services.credentials import BulkDeleted
@@ -204,14 +205,14 @@ def bulk_delete_sources(
 
 
 @router.get("/{source_id}/")
-def get_source(source_id: int, store: StoreDep, user: CurrentUser) -> SourcePublic:
+def get_source(source_id: Id, store: StoreDep, user: CurrentUser) -> SourcePublic:
     """Show one source."""
     return SourcePublic.model_validate(sources.get_source(store, source_id=source_id))
 
 
 @router.put("/{source_id}/")
 def replace_source(
-    source_id: int,
+    source_id: Id,
     body: SourceCreate,
     store: StoreDep,
     user: CurrentUser,
@@ -227,7 +228,7 @@ def replace_source(
 
 @router.patch("/{source_id}/")
 def edit_source(
-    source_id: int,
+    source_id: Id,
     body: SourceUpdate,
     store: StoreDep,
     user: CurrentUser,
@@ -243,6 +244,6 @@ def edit_source(
 
 
 @router.delete("/{source_id}/", status_code=204)
-def delete_source(source_id: int, store: StoreDep, user: CurrentUser) -> None:
+def delete_source(source_id: Id, store: StoreDep, user: CurrentUser) -> None:
     """Delete a source no scan uses."""
     sources.delete_source(store, source_id=source_id)

@@ -132,6 +132,10 @@ def parse_ids(value: Any, *, field: str, noun: str) -> list[int]:
     ids = [_as_int(item) for item in value]
     if any(i is None for i in ids):
         raise InvalidInput(f"{noun.capitalize()} ids must be integers.", field=field)
+    if any(i is not None and not 1 <= i < 2**63 for i in ids):
+        raise InvalidInput(
+            f"{noun.capitalize()} ids are whole numbers from 1 to {2**63 - 1}.", field=field
+        )
     if len(set(ids)) != len(ids):
         raise InvalidInput("Set of ids must be unique.", field=field)
     return [i for i in ids if i is not None]
