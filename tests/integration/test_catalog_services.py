@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from quipu.domain.errors import InUse, InvalidInput, NotFound
+from quipu.domain.states import ScanJobStatus
 from quipu.services import credentials, scans, sources
 from quipu.services.credentials import CredentialFields
 from quipu.services.scans import ScanFields
@@ -655,7 +656,8 @@ def test_deleting_a_scan_keeps_its_jobs(store: Store, box: SecretBox) -> None:
     first = scans.add_scan(store, fields=ScanFields(name="first", sources=[source.id]), now=NOW)
     second = scans.add_scan(store, fields=ScanFields(name="second", sources=[source.id]), now=NOW)
     with store.transaction() as s:
-        job_id = factories.scan_job(s, scan_row=s.get_one(Scan, first.id)).id
+        scan_row = s.get_one(Scan, first.id)
+        job_id = factories.scan_job(s, scan_row=scan_row, status=ScanJobStatus.COMPLETED).id
     scans.delete_scan(store, scan_id=first.id)
     with store.transaction() as s:
         job = s.get_one(ScanJob, job_id)

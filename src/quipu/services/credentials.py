@@ -15,10 +15,11 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from quipu.domain.errors import InUse, InvalidInput, NotFound
 from quipu.domain.source_types import Auth, rules_of, source_type_of
+from quipu.domain.states import SCAN_JOB_FINAL
 from quipu.services import vault
 from quipu.store import Store
 from quipu.store.secrets import SecretBox
-from quipu.store.tables import Credential, Scan, Source, SourceCredential
+from quipu.store.tables import Credential, Scan, ScanJob, Source, SourceCredential, Task
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +211,12 @@ def delete_credential(store: Store, *, credential_id: int) -> None:
                 f'Credential "{row.name}" is used by {quoted_names("source", names=users)}; '
                 f"remove it from {'them' if len(users) > 1 else 'that source'} first."
             )
+        jobs = _jobs_using(s, ids=[row.id]).get(row.id)
+        if jobs:
+            raise InUse(
+                f'Credential "{row.name}" is used by {_jobs_named(jobs)}, which started with it; '
+                "cancel it or let it end first."
+            )
         s.delete(row)
     log.info("credential %s deleted", credential_id)
 
@@ -219,6 +226,7 @@ def bulk_delete_credentials(store: Store, *, ids: AllOrIds) -> BulkDeleted:
     with store.transaction() as s:
         found, missing = find_ids(s, model=Credential, ids=ids)
         users = _users(s, ids=list(found))
+        jobs = _jobs_using(s, ids=[i for i in found if i not in users])
         skipped = [
             Skipped(
                 id=i,
@@ -228,12 +236,37 @@ def bulk_delete_credentials(store: Store, *, ids: AllOrIds) -> BulkDeleted:
             )
             for i in found
             if i in users
-        ]
-        deleted = [i for i in found if i not in users]
+        ] + [Skipped(id=i, name=found[i], reason=f"used by {_jobs_named(jobs[i])}") for i in jobs]
+        deleted = [i for i in found if i not in users and i not in jobs]
         if deleted:
             s.execute(delete(Credential).where(Credential.id.in_(deleted)))
     log.info("credentials %s deleted", deleted)
     return bulk_result(noun="credentials", deleted=deleted, skipped=skipped, missing=missing)
+
+
+def _jobs_using(s: Session, *, ids: Iterable[int]) -> dict[int, list[int]]:
+    """The scan jobs not yet ended whose tasks use each of ``ids``, by credential id: a job
+    keeps the credentials it started with (a source edited since does not free them)."""
+    wanted = set(ids)
+    using: dict[int, list[int]] = {}
+    if not wanted:
+        return using
+    rows = s.execute(
+        select(Task.scan_job_id, Task.source)
+        .join(ScanJob, ScanJob.id == Task.scan_job_id)
+        .where(ScanJob.status.not_in([st.value for st in SCAN_JOB_FINAL]))
+        .order_by(Task.scan_job_id)
+    )
+    for job_id, source in rows:
+        for credential_id in wanted & set(source.get("credential_ids") or []):
+            if job_id not in using.setdefault(credential_id, []):
+                using[credential_id].append(job_id)
+    return using
+
+
+def _jobs_named(job_ids: Sequence[int]) -> str:
+    plural = "scan job" if len(job_ids) == 1 else "scan jobs"
+    return f"{plural} " + ", ".join(str(i) for i in job_ids)
 
 
 def checked(fields: CredentialFields) -> CredentialFields:

@@ -12,14 +12,15 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, selectinload
 
-from quipu.domain.errors import InvalidInput, NotFound
+from quipu.domain.errors import Conflict, InvalidInput, NotFound
 from quipu.domain.retry import parse_retry
 from quipu.domain.schedules import SHOWN_FIRINGS, Schedule, next_firing, next_firings
-from quipu.domain.states import ScannerJobStatus
+from quipu.domain.states import SCAN_JOB_FINAL, ScannerJobStatus
 from quipu.domain.windows import parse_windows
 from quipu.services.credentials import (
     AllOrIds,
     BulkDeleted,
+    Skipped,
     bulk_result,
     check_name,
     find_ids,
@@ -186,20 +187,54 @@ def list_scans(
 
 
 def delete_scan(store: Store, *, scan_id: int) -> None:
-    """Delete a scan; its scan jobs stay (with the scan's name) for their reports."""
+    """Delete a scan; its scan jobs stay (with the scan's name) for their reports. A scan
+    whose job has not ended is not deleted (Conflict): its sources and credentials would be
+    free to go while the job still needs them."""
     with store.transaction() as s:
-        s.delete(_get(s, scan_id=scan_id))
+        row = _get(s, scan_id=scan_id)
+        open_jobs = _open_jobs(s, scan_ids=[row.id]).get(row.id)
+        if open_jobs:
+            job_id, status = open_jobs[0]
+            raise Conflict(
+                f'Scan "{row.name}" has scan job {job_id} {status}; cancel it '
+                f"(qpc scan cancel --id {job_id}) or let it end, then delete the scan."
+            )
+        s.delete(row)
     log.info("scan %s deleted", scan_id)
 
 
 def bulk_delete_scans(store: Store, *, ids: AllOrIds) -> BulkDeleted:
+    """Delete the scans whose jobs have all ended; the others are skipped, naming a job."""
     with store.transaction() as s:
         found, missing = find_ids(s, model=Scan, ids=ids)
-        deleted = list(found)
+        open_jobs = _open_jobs(s, scan_ids=list(found))
+        skipped = [
+            Skipped(id=i, name=found[i], reason=f"scan job {jobs[0][0]} is {jobs[0][1]}")
+            for i, jobs in open_jobs.items()
+        ]
+        deleted = [i for i in found if i not in open_jobs]
         if deleted:
             s.execute(delete(Scan).where(Scan.id.in_(deleted)))
     log.info("scans %s deleted", deleted)
-    return bulk_result(noun="scans", deleted=deleted, skipped=[], missing=missing)
+    return bulk_result(noun="scans", deleted=deleted, skipped=skipped, missing=missing)
+
+
+def _open_jobs(s: Session, *, scan_ids: Sequence[int]) -> dict[int, list[tuple[int, str]]]:
+    """(id, status) of each scan's jobs that have not ended, by scan id."""
+    found: dict[int, list[tuple[int, str]]] = {}
+    if not scan_ids:
+        return found
+    for scan_id, job_id, status in s.execute(
+        select(ScanJob.scan_id, ScanJob.id, ScanJob.status)
+        .where(
+            ScanJob.scan_id.in_(scan_ids),
+            ScanJob.status.not_in([st.value for st in SCAN_JOB_FINAL]),
+        )
+        .order_by(ScanJob.id)
+    ):
+        if scan_id is not None:
+            found.setdefault(scan_id, []).append((job_id, status))
+    return found
 
 
 def checked(fields: ScanFields) -> ScanFields:
