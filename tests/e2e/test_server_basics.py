@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import stat
+import time
+from pathlib import Path
 
 import httpx
+import pytest
 
-from tests.servers import ADMIN_PASSWORD, RunningServer
+from quipu.store import Store
+from tests.servers import ADMIN_PASSWORD, RunningServer, running_server
 
 
 def test_status_needs_no_login(server: RunningServer) -> None:
@@ -42,3 +46,38 @@ def test_secret_key_is_private(server: RunningServer) -> None:
     server.token()
     key = server.data_dir / "secret.key"
     assert not key.exists() or stat.S_IMODE(key.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_a_crash_and_a_wrong_method_answer_in_the_contracts_shape(
+    kind: str, tmp_path: Path
+) -> None:
+    with running_server(
+        kind=kind, data_dir=tmp_path / "data", args=("--no-builtin-scanner",)
+    ) as server:
+        wrong = httpx.delete(f"{server.url}/api/v1/status/")
+        assert wrong.status_code == 405
+        assert wrong.headers["Allow"] == "GET"
+        assert wrong.json() == {"detail": "Method Not Allowed"}
+        store = Store.from_url(server.database_url)
+        try:
+            # A fault the server cannot foresee: a table gone from under it.
+            with store.engine.begin() as conn:
+                conn.exec_driver_sql("ALTER TABLE scans RENAME TO scans_away")
+            try:
+                with server.client() as api:
+                    crashed = api.get("/api/v1/scans/")
+            finally:
+                with store.engine.begin() as conn:
+                    conn.exec_driver_sql("ALTER TABLE scans_away RENAME TO scans")
+        finally:
+            store.dispose()
+        assert crashed.status_code == 500
+        assert crashed.headers["Content-Type"] == "application/json"
+        assert crashed.json() == {
+            "detail": "The server hit an unexpected error; its log says more."
+        }
+        deadline = time.monotonic() + 10  # the traceback is logged after the answer
+        while "Traceback" not in server.log():
+            assert time.monotonic() < deadline, server.log()
+            time.sleep(0.05)

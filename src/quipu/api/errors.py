@@ -7,6 +7,7 @@ scanner API (``/scanner/...``) answers ``{"error": {"code": "...", "message": ".
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -37,6 +38,9 @@ STATUS: list[tuple[type[QuipuError], int]] = [
 ]
 
 
+HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "TOO_LARGE"}
+
+
 def status_of(error: QuipuError) -> int:
     return next((code for kind, code in STATUS if isinstance(error, kind)), 500)
 
@@ -51,7 +55,13 @@ def is_page_path(request: Request) -> bool:
 
 
 def error_response(
-    request: Request, *, status: int, code: str, message: str, field: str | None = None
+    request: Request,
+    *,
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Response:
     page_error = getattr(request.app.state, "page_error", None)
     if page_error is not None and is_page_path(request):
@@ -66,8 +76,8 @@ def error_response(
         body = {"detail": message}
         if field:
             body[field] = [message]
-    headers = {"WWW-Authenticate": "Token"} if status == 401 else None
-    return JSONResponse(body, status_code=status, headers=headers)
+    headers = {**(headers or {}), **({"WWW-Authenticate": "Token"} if status == 401 else {})}
+    return JSONResponse(body, status_code=status, headers=headers or None)
 
 
 def format_validation_error(error: RequestValidationError) -> tuple[str, str]:
@@ -107,6 +117,17 @@ def install(app: FastAPI) -> None:
         return error_response(
             request,
             status=error.status_code,
-            code="NOT_FOUND" if error.status_code == 404 else "HTTP_ERROR",
+            code=HTTP_CODES.get(error.status_code, "HTTP_ERROR"),
             message=str(error.detail),
+            headers=error.headers,  # a 405's Allow
+        )
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, error: Exception) -> Response:
+        # Logged with its traceback by the server; the client gets the contract's shape.
+        return error_response(
+            request,
+            status=500,
+            code="INTERNAL_ERROR",
+            message="The server hit an unexpected error; its log says more.",
         )
