@@ -82,6 +82,33 @@ def test_csv_quotes_values_holding_separators_and_newlines() -> None:
     assert row["is_redhat"] == ""
 
 
+@pytest.mark.parametrize("name", ['=HYPERLINK("http://x")', "+1+2", "-2+3", "@SUM(A1)"])
+def test_a_cell_that_would_start_a_formula_is_written_as_text(name: str) -> None:
+    deployments = build_deployments(
+        report_id=1,
+        sources=[source("lab", "network", network(uname_hostname=name))],
+        report_version="1",
+        platform_id="p",
+    )
+    (row,) = csv.DictReader(io.StringIO(csv_text(deployments), newline=""))
+    assert row["name"] == "'" + name
+    details: dict[str, Any] = {"report_id": 1, "sources": [{"source_name": "=cmd|' /C calc'!A0"}]}
+    out = io.StringIO(newline="")
+    write_details_csv(details, out)
+    assert "'=cmd|' /C calc'!A0" in out.getvalue()
+
+
+def test_numbers_are_not_mistaken_for_formulas() -> None:
+    deployments = build_deployments(
+        report_id=1,
+        sources=[source("lab", "network", network(uname_hostname="-5"))],
+        report_version="1",
+        platform_id="p",
+    )
+    (row,) = csv.DictReader(io.StringIO(csv_text(deployments), newline=""))
+    assert row["name"] == "-5"
+
+
 def _members(archive: bytes) -> dict[str, bytes]:
     with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
         found = {}

@@ -38,6 +38,7 @@ import gzip
 import hashlib
 import io
 import json
+import re
 import tarfile
 import tempfile
 import time
@@ -68,6 +69,28 @@ def _cell(column: str, value: Any) -> str:
     return str(value)
 
 
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[-+]?\d+(\.\d+)?")
+
+
+def _neutral(cell: Any) -> Any:
+    """A cell a spreadsheet would run as a formula (``=HYPERLINK(...)`` in a system's name)
+    gets a leading ``'``, so it is shown as the text it is; numbers are left alone."""
+    if isinstance(cell, str) and cell.startswith(_FORMULA_STARTS) and not _NUMBER.fullmatch(cell):
+        return "'" + cell
+    return cell
+
+
+class _CsvWriter:
+    """``csv.writer`` whose cells never start a spreadsheet formula."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._writer = csv.writer(out, lineterminator="\r\n")
+
+    def writerow(self, row: Iterable[Any]) -> None:
+        self._writer.writerow([_neutral(cell) for cell in row])
+
+
 def write_deployments_csv(deployments: dict[str, Any], out: TextIO) -> None:
     """Write the deployments report as CSV to ``out`` (open it with ``newline=""``)."""
     write_systems_csv(deployments["system_fingerprints"], out)
@@ -75,7 +98,7 @@ def write_deployments_csv(deployments: dict[str, Any], out: TextIO) -> None:
 
 def write_systems_csv(systems: Iterable[dict[str, Any]], out: TextIO) -> None:
     """Write system fingerprints (read once) as the deployments CSV to ``out``."""
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = _CsvWriter(out)
     writer.writerow(DEPLOYMENT_CSV_COLUMNS)
     for system in systems:
         writer.writerow([_cell(column, system.get(column)) for column in DEPLOYMENT_CSV_COLUMNS])
@@ -106,7 +129,7 @@ def _details_value(value: Any) -> Any:
 
 def write_details_csv(details: dict[str, Any], out: TextIO) -> None:
     """Write the details report as CSV to ``out`` (open it with ``newline=""``)."""
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = _CsvWriter(out)
     sources = details.get("sources") or []
     writer.writerow(
         ["Report ID", "Report Type", "Report Version", "Report Platform ID", "Number Sources"]
