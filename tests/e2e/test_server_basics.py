@@ -42,10 +42,17 @@ def test_bad_token_and_bad_password_are_refused(server: RunningServer) -> None:
     ).json()["token"]
 
 
-def test_secret_key_is_private(server: RunningServer) -> None:
+def test_secret_key_and_database_files_are_private(server: RunningServer) -> None:
     server.token()
     key = server.data_dir / "secret.key"
     assert not key.exists() or stat.S_IMODE(key.stat().st_mode) == 0o600
+    if server.database_url.startswith("sqlite"):
+        database = Path(server.database_url.split("///", 1)[1])
+        files = [f for f in database.parent.glob(f"{database.name}*") if f.is_file()]
+        assert database in files
+        assert {f.name: stat.S_IMODE(f.stat().st_mode) for f in files} == {
+            f.name: 0o600 for f in files
+        }
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])

@@ -42,7 +42,13 @@ def _pool_size() -> int:
 def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
     database = make_url(url).database
     if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        path = Path(database)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # It holds password and token hashes: its owner's alone (SQLite gives its -wal and
+        # -shm files the database file's mode).
+        path.touch(mode=0o600, exist_ok=True)
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)
     kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
     engine = sa.create_engine(url, **kwargs)
 
