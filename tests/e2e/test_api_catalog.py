@@ -523,3 +523,39 @@ def test_routes_need_login_and_are_documented(server: RunningServer, api: httpx.
         assert set(paths[path]) == methods, path
         for method in methods:
             assert paths[path][method]["description"] or paths[path][method]["summary"]
+
+
+def test_duplicates_invisible_characters_host_bits_and_bad_json_name_their_field(
+    api: httpx.Client,
+) -> None:
+    cred = network_credential(api, "twin")
+    network_source(api, "lo", [cred["id"]])
+    body = {"name": "twin", "cred_type": "network", "username": "u", "password": "p"}
+    refused(api, "POST", "/api/v2/credentials/", json=body, field="name", says="already exists")
+    source = {"source_type": "network", "hosts": ["127.0.0.1"], "credentials": [cred["id"]]}
+    for path, extra in (("/api/v2/sources/", source), ("/api/v2/credentials/", body)):
+        refused(
+            api,
+            "POST",
+            path,
+            json={**extra, "name": "lo\u200b"},
+            field="name",
+            says="invisible or control characters (U+200B at position 3)",
+        )
+    refused(
+        api,
+        "POST",
+        "/api/v2/sources/",
+        json={**source, "name": "net", "hosts": ["127.0.171.5/24"]},
+        field="hosts",
+        says="host bits are set: write 127.0.171.0/24 for the network, or 127.0.171.5",
+    )
+    before = everything(api)
+    malformed = api.post(
+        "/api/v2/credentials/",
+        content=b'{"name": "x",',
+        headers={"Content-Type": "application/json"},
+    )
+    assert malformed.status_code == 400
+    assert "body" in malformed.json() and "malformed JSON" in malformed.json()["detail"]
+    assert everything(api) == before

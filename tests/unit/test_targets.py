@@ -33,7 +33,6 @@ names = st.from_regex(r"[a-z][a-z0-9-]{0,10}[a-z0-9](\.[a-z][a-z0-9]{0,8}){0,2}"
     [
         "10.0.0.5",
         "10.0.0.0/24",
-        "10.0.0.5/24",
         "10.0.0.1-10.0.0.20",
         "10.0.0.[1:100]",
         "10.[0:1].0.[1:2]",
@@ -98,8 +97,14 @@ def test_each_form_expands_to_its_addresses() -> None:
     assert expand(hosts=["DB1.example.com"]) == ["DB1.example.com"]
 
 
-def test_cidr_with_host_bits_means_its_network() -> None:
-    assert expand(hosts=["10.0.0.5/30"]) == expand(hosts=["10.0.0.4/30"])
+def test_cidr_with_host_bits_set_is_refused_saying_what_to_write() -> None:
+    with pytest.raises(InvalidInput) as refused:
+        expand(hosts=["10.0.0.5/30"])
+    assert refused.value.field == "hosts"
+    assert "host bits are set: write 10.0.0.4/30 for the network, or 10.0.0.5 for the one" in (
+        refused.value.message
+    )
+    assert expand(hosts=["10.0.0.5/32"]) == ["10.0.0.5"]
 
 
 def test_order_is_kept_and_duplicates_dropped() -> None:

@@ -83,6 +83,10 @@ def error_response(
 def format_validation_error(error: RequestValidationError) -> tuple[str, str]:
     """The first problem of a request body or query as (field, sentence)."""
     first = error.errors()[0]
+    if first.get("type") == "json_invalid":
+        # Its location is a character offset, not a field.
+        reason = (first.get("ctx") or {}).get("error", "not JSON")
+        return "body", f"body: malformed JSON ({reason}) at character {first['loc'][-1]}."
     location = [
         str(part)
         for part in first.get("loc", ())
@@ -96,7 +100,7 @@ def format_validation_error(error: RequestValidationError) -> tuple[str, str]:
 def install(app: FastAPI) -> None:
     @app.exception_handler(QuipuError)
     async def _quipu_error(request: Request, error: QuipuError) -> Response:
-        field = error.field if isinstance(error, InvalidInput) else None
+        field = error.field if isinstance(error, InvalidInput | AlreadyExists) else None
         status = status_of(error)
         if status == 400 and field and is_scanner_path(request):
             status = 422

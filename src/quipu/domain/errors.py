@@ -43,7 +43,13 @@ class NotFound(QuipuError):
 
 
 class AlreadyExists(QuipuError):
+    """A unique value is taken; ``field`` names it."""
+
     code = "ALREADY_EXISTS"
+
+    def __init__(self, message: str, *, field: str = "name") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class InUse(QuipuError):

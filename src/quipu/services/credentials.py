@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -468,6 +469,14 @@ def check_name(name: str | None) -> None:
         raise InvalidInput("name cannot be blank.", field="name")
     if len(name) > 64:
         raise InvalidInput("name can be at most 64 characters long.", field="name")
+    for position, char in enumerate(name, start=1):
+        if unicodedata.category(char).startswith("C"):
+            # Invisible: "lab" and "lab\u200b" would look like one name twice.
+            raise InvalidInput(
+                f"name may not contain invisible or control characters (U+{ord(char):04X} "
+                f"at position {position}).",
+                field="name",
+            )
 
 
 def _switched(current: CredentialFields, *, changes: Mapping[str, Any]) -> dict[str, Any]:

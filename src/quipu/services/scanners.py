@@ -25,6 +25,7 @@ from quipu.domain.errors import (
     Unauthenticated,
 )
 from quipu.domain.states import SCANNER_JOB_HELD
+from quipu.services.credentials import check_name
 from quipu.store import Store
 from quipu.store.notify import SCANNERS, notify
 from quipu.store.statements import announce_work
@@ -95,6 +96,7 @@ def add(
     name = name.strip()
     if not name:
         raise InvalidInput("A scanner needs a name.", field="name")
+    check_name(name)
     networks = parse_bind(bind)
     validate_rate(max_probes_per_second)
     api_key = new_api_key()

@@ -81,7 +81,7 @@ def translate_integrity_error(error: IntegrityError) -> QuipuError:
     diag = getattr(error.orig, "diag", None)
     sqlstate = getattr(error.orig, "sqlstate", None)
     if sqlstate == "23505" or "UNIQUE constraint failed" in text:
-        return AlreadyExists(_unique_message(text, diag))
+        return AlreadyExists(_unique_message(text, diag), field=_unique_field(text, diag))
     if sqlstate == "23503" or "FOREIGN KEY constraint failed" in text:
         detail = getattr(diag, "message_detail", None) or ""
         if "is still referenced" in detail:
@@ -108,6 +108,16 @@ def _unique_message(text: str, diag: object) -> str:
     if match := _SQLITE_UNIQUE.search(text):
         return f"A {_singular(match.group(1))} with this {match.group(2)} already exists."
     return "An object with this name already exists."
+
+
+def _unique_field(text: str, diag: object) -> str:
+    """The column a unique constraint refused (the first of several; "name" if unknown)."""
+    detail = getattr(diag, "message_detail", None) or ""
+    if match := _PG_KEY.search(detail):
+        return match.group("columns").split(",")[0].strip().strip('"') or "name"
+    if match := _SQLITE_UNIQUE.search(text):
+        return match.group(2).rstrip(",") or "name"
+    return "name"
 
 
 def _singular(table: str) -> str:

@@ -104,6 +104,15 @@ def _parse(entry: str, *, field: str) -> _Name | _Addresses:
             network = ipaddress.IPv4Network(text, strict=False)
         except ValueError as error:
             raise _invalid(entry, field=field, why=str(error)) from None
+        address = text.partition("/")[0]
+        if ipaddress.IPv4Address(address) != network.network_address:
+            # Silently widened, 127.0.171.5/24 would scan 255 systems meant as one (or none).
+            raise _invalid(
+                entry,
+                field=field,
+                why=f"host bits are set: write {network.with_prefixlen} for the network, or "
+                f"{address} for the one system",
+            )
         return _Addresses(octets=(), interval=(int(network[0]), int(network[-1])))
     single = _address(text)
     if single is not None:
