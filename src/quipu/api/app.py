@@ -117,6 +117,10 @@ def create_app(
                     verify=builtin_scanner.verify,
                     concurrency=builtin_scanner.concurrency,
                     heartbeat_s=settings.heartbeat_s,
+                    # A rotated key is taken up at once: its key is this server's to read.
+                    rekey=lambda: scanners.ensure_builtin(
+                        store, data_dir=settings.data_dir, now=clock.now()
+                    ),
                 )
             )
             agent_thread.start()

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import random
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
@@ -46,6 +46,7 @@ class ScannerClient:
         verify: bool | str = True,
         timeout: float = 30,
         max_retry_s: float = 60,
+        rekey: Callable[[], str] | None = None,
     ) -> None:
         urls = [*([server] if server else []), *servers]
         if not urls:
@@ -57,6 +58,9 @@ class ScannerClient:
             headers={"X-API-Key": api_key}, verify=verify, timeout=timeout
         )
         self.max_retry_s = max_retry_s
+        self._rekey = rekey
+        """Where a scanner that can learn its own key (the built-in one) gets it again when
+        its key is refused: a rotation does not stop it."""
         self.stopping = False
         """Set when the scanner stops with its server gone: no more retries."""
         self.switched = asyncio.Event()
@@ -82,6 +86,7 @@ class ScannerClient:
         """One request; transient failures move to the next server at once, and back off
         (jittered, exponential) only once every server has failed in turn."""
         delay, waited, failed_in_turn = 0.25, 0.0, 0
+        rekeyed = False
         while True:
             index = self._current
             try:
@@ -99,6 +104,15 @@ class ScannerClient:
                 if response.status_code < 400:
                     body: dict[str, Any] = response.json()
                     return body
+                if response.status_code == 401 and self._rekey is not None and not rekeyed:
+                    rekeyed = True
+                    self._http.headers["X-API-Key"] = await asyncio.to_thread(self._rekey)
+                    log.warning(
+                        "%s %s: the API key was refused; asking again with the new one",
+                        method,
+                        path,
+                    )
+                    continue
                 if response.status_code not in TRANSIENT:
                     raise _protocol_error(response)
                 failure = f"HTTP {response.status_code}"

@@ -7,7 +7,7 @@ import logging
 import resource
 import signal
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from quipu.scanner.agent import Agent
 from quipu.scanner.client import ScannerClient
@@ -38,13 +38,14 @@ def make_agent(
     concurrency: int,
     heartbeat_s: float,
     wait_s: float = 20,
+    rekey: Callable[[], str] | None = None,
 ) -> Agent:
     """An agent pulling work from ``server``, or from the first of several that answers."""
     # Collectors pull in SSH and probing code: load them only where a scanner runs.
     from quipu.collectors.registry import run_job
 
     servers = [server] if isinstance(server, str) else list(server)
-    client = ScannerClient(servers=servers, api_key=api_key, verify=verify)
+    client = ScannerClient(servers=servers, api_key=api_key, verify=verify, rekey=rekey)
     return Agent(
         client=client,
         collector=run_job,
