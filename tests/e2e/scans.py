@@ -19,6 +19,27 @@ def created(response: httpx.Response) -> dict[str, Any]:
     return body
 
 
+def network_source(
+    api: httpx.Client,
+    *,
+    name: str,
+    hosts: list[str],
+    port: int | None = None,
+    credential: Mapping[str, Any] | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """A network source of ``hosts`` and a new credential ``c`` for it (``credential``: its
+    login fields; default a password login that nothing will accept)."""
+    login = credential or {"username": "u", "password": "p"}
+    made = created(
+        api.post("/api/v2/credentials/", json={"name": "c", "cred_type": "network", **login})
+    )
+    body = {"name": name, "source_type": "network", "hosts": hosts, "credentials": [made["id"]]}
+    if port is not None:
+        body["port"] = port
+    return created(api.post("/api/v2/sources/", json={**body, **fields}))
+
+
 def add_api_source(
     api: httpx.Client,
     *,

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.scans import created
+from tests.e2e.scans import created, network_source
 from tests.servers import RunningServer, running_server
 
 CLOSED = "127.0.239.1"
@@ -42,23 +42,7 @@ def test_a_rotated_builtin_key_is_taken_up_and_work_goes_on(server: RunningServe
         while not (beat := local(api)["last_heartbeat"]) or datetime.fromisoformat(beat) <= after:
             assert time.monotonic() < deadline, "the built-in scanner stopped heartbeating"
             time.sleep(0.2)
-        credential = created(
-            api.post(
-                "/api/v2/credentials/",
-                json={"name": "c", "cred_type": "network", "username": "u", "password": "p"},
-            )
-        )
-        source = created(
-            api.post(
-                "/api/v2/sources/",
-                json={
-                    "name": "closed",
-                    "source_type": "network",
-                    "hosts": [CLOSED],
-                    "credentials": [credential["id"]],
-                },
-            )
-        )
+        source = network_source(api, name="closed", hosts=[CLOSED])
         scan = created(api.post("/api/v1/scans/", json={"name": "s", "sources": [source["id"]]}))
         job_id = created(api.post(f"/api/v1/scans/{scan['id']}/jobs/"))["id"]
         while (job := api.get(f"/api/v1/jobs/{job_id}/").json())["status"] not in (

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from quipu.lab import Lab
 from quipu.store import Store
 from quipu.store.tables import ScannerJob
-from tests.e2e.scans import add_lab_source, created, start
+from tests.e2e.scans import add_lab_source, created, network_source, start
 from tests.labs import running_lab
 from tests.servers import RunningServer
 
@@ -149,24 +149,8 @@ def test_a_scan_that_cannot_reach_its_systems_reads_failed_with_the_reason(
     server: RunningServer,
 ) -> None:
     with server.client() as api:
-        cred = created(
-            api.post(
-                "/api/v2/credentials/",
-                json={"name": "c", "cred_type": "network", "username": "u", "password": "p"},
-            )
-        )
-        source = created(
-            api.post(
-                "/api/v2/sources/",
-                json={
-                    "name": "dark",
-                    "source_type": "network",
-                    "hosts": [f"{NET}.200"],
-                    "port": PORT,  # nobody listens on .200: refused at once
-                    "credentials": [cred["id"]],
-                },
-            )
-        )
+        # Nobody listens on .200: refused at once.
+        source = network_source(api, name="dark", hosts=[f"{NET}.200"], port=PORT)
         scan_id = created(
             api.post("/api/v1/scans/", json={"name": "d", "sources": [source["id"]]})
         )["id"]

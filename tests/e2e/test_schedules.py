@@ -21,7 +21,7 @@ from quipu.store import Store
 from quipu.store.tables import ScanJob, ScanJobEvent
 from tests.databases import pg_database
 from tests.e2e.qpc import Qpc, logged_in
-from tests.e2e.scans import add_lab_source, created
+from tests.e2e.scans import add_lab_source, created, network_source
 from tests.labs import running_lab
 from tests.servers import RunningServer, TestClock, start_server
 
@@ -63,24 +63,7 @@ def nodes(tmp_path: Path) -> Iterator[tuple[RunningServer, RunningServer, Store,
 
 
 def scheduled_scan(api: httpx.Client, schedule: dict[str, str]) -> dict[str, Any]:
-    credential = created(
-        api.post(
-            "/api/v2/credentials/",
-            json={"name": "c", "cred_type": "network", "username": "u", "password": "p"},
-        )
-    )
-    source = created(
-        api.post(
-            "/api/v2/sources/",
-            json={
-                "name": "closed",
-                "source_type": "network",
-                "hosts": [CLOSED_HOST],
-                "port": PORT,
-                "credentials": [credential["id"]],
-            },
-        )
-    )
+    source = network_source(api, name="closed", hosts=[CLOSED_HOST], port=PORT)
     return created(
         api.post(
             "/api/v1/scans/",
